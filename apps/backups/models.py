@@ -1,0 +1,184 @@
+"""Backups, their per-destination copies, and restores."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class BackupQuerySet(models.QuerySet):
+    def visible_to(self, user) -> BackupQuerySet:
+        if not user or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(database__group__memberships__user=user)
+
+
+class Backup(models.Model):
+    """One dump of a database, written to each of its enabled destinations."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = frozenset({Status.COMPLETED, Status.PARTIAL, Status.FAILED})
+    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
+
+    database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="backups")
+    schedule = models.ForeignKey(
+        "schedules.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="backups"
+    )
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=100, blank=True, default="")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    bytes_done = models.BigIntegerField(default=0)
+    checksum_sha256 = models.CharField(max_length=64, blank=True, default="")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    compression = models.CharField(max_length=10, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+
+    objects = BackupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Backup lists per database, newest first; retention walks the same order.
+            models.Index(fields=["database", "-created_at"], name="backup_db_created_idx"),
+            # The worker's queue of pending manual backups and its stale-heartbeat reaper.
+            models.Index(fields=["status", "created_at"], name="backup_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Backup #{self.pk} of {self.database} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def mark_finished(self, status: str, error: str = "") -> None:
+        """Record a terminal status; refuses non-terminal ones."""
+        if status not in self.TERMINAL:
+            raise ValueError(f"{status!r} is not a terminal backup status")
+        self.status = status
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+
+class BackupCopy(models.Model):
+    """A backup's file at one destination."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Saved"
+        FAILED = "failed", "Failed"
+
+    class Check(models.TextChoices):
+        OK = "ok", "OK"
+        MISSING = "missing", "Missing"
+        CORRUPT = "corrupt", "Corrupt"
+        UNREACHABLE = "unreachable", "Unreachable"
+
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="copies")
+    destination = models.ForeignKey(
+        "destinations.Destination", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="copies",
+    )
+    destination_name = models.CharField(max_length=100)
+    location = models.CharField(max_length=4096, blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    verify_status = models.CharField(max_length=12, choices=Check.choices, blank=True, default="")
+    verify_message = models.TextField(blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["backup_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["backup", "destination"], name="copy_backup_dest_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backup_id} → {self.destination_name} ({self.status})"
+
+
+class RestoreQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RestoreQuerySet:
+        if not user or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(target_database__group__memberships__user=user)
+
+
+class Restore(models.Model):
+    """Loading one backup into a target database."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
+
+    backup = models.ForeignKey(Backup, null=True, on_delete=models.SET_NULL, related_name="restores")
+    target_database = models.ForeignKey(
+        "databases.Database", on_delete=models.CASCADE, related_name="restores"
+    )
+    source_copy = models.ForeignKey(
+        BackupCopy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=100, blank=True, default="")
+    bytes_done = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    objects = RestoreQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The worker's queue of pending restores and its stale-heartbeat reaper.
+            models.Index(fields=["status", "created_at"], name="restore_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Restore #{self.pk} of backup {self.backup_id} into {self.target_database}"
+
+    def mark_finished(self, status: str, error: str = "") -> None:
+        """Record a terminal status; refuses non-terminal ones."""
+        if status not in self.TERMINAL:
+            raise ValueError(f"{status!r} is not a terminal restore status")
+        self.status = status
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])

@@ -1,0 +1,47 @@
+"""DRF glue shared by every app's api/ package."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(LimitOffsetPagination):
+    """`?limit=&offset=` pagination that also understands `?page=`."""
+
+    default_limit = 50
+    max_limit = 500
+
+    def get_offset(self, request):
+        if "offset" not in request.query_params and "page" in request.query_params:
+            try:
+                page = int(request.query_params["page"])
+            except ValueError:
+                raise exceptions.ValidationError({"page": "must be a positive integer"}) from None
+            if page < 1:
+                raise exceptions.ValidationError({"page": "must be a positive integer"})
+            return (page - 1) * self.get_limit(request)
+        return super().get_offset(request)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus: Django validation errors become 400 and missing rows 404."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ObjectDoesNotExist):
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return drf_exception_handler(exc, context)
+
+
+def reject_unknown_fields(serializer, data) -> None:
+    """Raise a 400 naming any field the serializer does not accept."""
+    if not hasattr(data, "keys"):
+        return
+    known = {name for name, field in serializer.fields.items() if not field.read_only}
+    unknown = sorted(set(data.keys()) - known)
+    if unknown:
+        raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})

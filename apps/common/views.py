@@ -1,0 +1,33 @@
+"""The health check for load balancers and monitors."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+
+def scheduler_status() -> dict:
+    """Describe the worker's heartbeat; replaced by the worker module when it exists."""
+    try:
+        from apps.schedules.worker_status import scheduler_health
+    except ImportError:
+        return {"status": "unknown", "detail": "no worker has reported yet"}
+    return scheduler_health()
+
+
+@require_GET
+def health(request):
+    """200 when the metadata database answers; the worker's state is reported alongside."""
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        database = "ok"
+    except Exception:
+        database = "unreachable"
+    scheduler = scheduler_status()
+    ok = database == "ok" and scheduler.get("status") != "stale"
+    return JsonResponse(
+        {"status": "ok" if ok else "failing", "database": database, "scheduler": scheduler},
+        status=200 if ok else 503,
+    )

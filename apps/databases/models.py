@@ -1,0 +1,80 @@
+"""Registered databases and their (encrypted) credentials."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.text import slugify
+
+from apps.backups.engines import ENGINE_CHOICES, ConnectionInfo
+from apps.common.fields import EncryptedTextField
+
+
+class DatabaseQuerySet(models.QuerySet):
+    def visible_to(self, user) -> DatabaseQuerySet:
+        """Databases in groups the user belongs to (all for superusers)."""
+        if not user or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(group__memberships__user=user)
+
+
+class Database(models.Model):
+    """A database to back up: engine, where it is, and how to log in."""
+
+    class Compression(models.TextChoices):
+        NONE = "none", "None"
+        GZIP = "gzip", "gzip"
+        ZSTD = "zstd", "zstd"
+
+    group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="databases")
+    name = models.CharField(max_length=100)
+    engine = models.CharField(max_length=20, choices=ENGINE_CHOICES)
+    host = models.CharField(max_length=255, blank=True, default="")
+    port = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    database_name = models.CharField(max_length=1024)
+    username = models.CharField(max_length=255, blank=True, default="")
+    password = EncryptedTextField(blank=True, default="")
+    options = models.JSONField(default=dict, blank=True)
+    compression = models.CharField(
+        max_length=10, choices=Compression.choices, default=Compression.ZSTD
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per-database limit for one backup or restore run."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DatabaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "name"], name="database_group_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password)
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name) or f"database-{self.pk}"
+
+    def connection_info(self) -> ConnectionInfo:
+        """Return what the engines need to reach this database."""
+        return ConnectionInfo(
+            engine=self.engine,
+            host=self.host,
+            port=self.port,
+            database_name=self.database_name,
+            username=self.username,
+            password=self.password or "",
+            options=dict(self.options or {}),
+        )

@@ -1,0 +1,134 @@
+"""Pure cron + timezone functions (croniter), shared by the model, forms, API and worker."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
+
+PRESETS = {
+    "minute": "* * * * *",
+    "hourly": "0 * * * *",
+    "daily": "0 0 * * *",
+    "weekly": "0 0 * * 0",
+    "monthly": "0 0 1 * *",
+}
+
+
+class CronError(ValueError):
+    """An invalid cron expression or timezone; the message says what is wrong."""
+
+
+def expression_for(interval: str, custom: str | None) -> str:
+    """Return the preset's expression for interval, or the custom expression."""
+    if interval in PRESETS:
+        return PRESETS[interval]
+    if interval != "custom":
+        raise CronError(f"unknown interval {interval!r}; use one of {', '.join([*PRESETS, 'custom'])}")
+    if not custom or not custom.strip():
+        raise CronError("a custom schedule needs a cron expression")
+    return " ".join(custom.split())
+
+
+def validate_cron(expr: str) -> str:
+    """Return the normalised expression, or raise CronError saying what is wrong."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise CronError("the cron expression is empty")
+    fields = expr.split()
+    if len(fields) != 5:
+        raise CronError(
+            f"a cron expression has exactly 5 fields (minute hour day month weekday), got {len(fields)}"
+        )
+    normalised = " ".join(fields)
+    try:
+        if not croniter.is_valid(normalised):
+            raise CronError(f"{normalised!r} is not a valid cron expression")
+        itr = croniter(normalised, datetime(2000, 1, 1, tzinfo=dt_timezone.utc))
+        itr.get_next(datetime)
+    except CronError:
+        raise
+    except (CroniterBadCronError, CroniterBadDateError, CroniterError, ValueError, KeyError) as exc:
+        raise CronError(f"{normalised!r} is not a valid cron expression: {exc}") from None
+    return normalised
+
+
+def validate_timezone(name: str) -> ZoneInfo:
+    """Return the zone for an IANA name, or raise CronError."""
+    if not isinstance(name, str) or not name or name not in _zone_names():
+        raise CronError(f"{name!r} is not a known IANA timezone (e.g. UTC, Europe/Rome)")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CronError(f"{name!r} is not a known IANA timezone (e.g. UTC, Europe/Rome)") from None
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _zone_names() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+def next_run_after(expr: str, tz_name: str, after_utc: datetime) -> datetime:
+    """Return the first run strictly after `after_utc`, evaluated in tz_name, as UTC.
+
+    Evaluated on local wall-clock time so a daily 02:30 stays at 02:30 local
+    after a DST change. A wall time that does not exist (spring forward) runs
+    at the first instant after the gap; a wall time that happens twice (fall
+    back) runs once, at its first occurrence.
+    """
+    return next_runs(expr, tz_name, after_utc, 1)[0]
+
+
+def next_runs(expr: str, tz_name: str, after_utc: datetime, count: int) -> list[datetime]:
+    """Return the next `count` runs strictly after `after_utc`, as aware UTC datetimes."""
+    expr = validate_cron(expr)
+    zone = validate_timezone(tz_name)
+    if after_utc.tzinfo is None:
+        raise ValueError("after_utc must be timezone-aware")
+    after_utc = after_utc.astimezone(dt_timezone.utc)
+    # A rule that fires every hour ("*" hours) must also fire in the repeated
+    # hour when clocks fall back; a rule for a fixed hour fires once that day.
+    every_hour = expr.split()[1] == "*"
+    # Iterate over naive local wall-clock times and map each to UTC ourselves.
+    # Start two hours early so a fall-back repeat of the start hour is not skipped.
+    local_start = after_utc.astimezone(zone).replace(tzinfo=None)
+    itr = croniter(expr, local_start - timedelta(hours=2))
+    results: list[datetime] = []
+    guard = 0
+    while len(results) < count:
+        guard += 1
+        if guard > count * 50 + 1000:
+            raise CronError(f"{expr!r} produces no run time")
+        try:
+            wall = itr.get_next(datetime)
+        except (CroniterBadDateError, CroniterError) as exc:
+            raise CronError(f"{expr!r} produces no run time: {exc}") from None
+        for utc in _wall_to_utc(wall, zone, every_hour):
+            if utc > after_utc and (not results or utc > results[-1]) and len(results) < count:
+                results.append(utc)
+    return results
+
+
+def _wall_to_utc(wall: datetime, zone: ZoneInfo, both_folds: bool) -> list[datetime]:
+    """Map a naive local wall time to the UTC instants it stands for.
+
+    A time in a spring-forward gap maps to the end of the gap (the first
+    instant whose wall time is not earlier). A time that happens twice maps to
+    its first occurrence, and to both when `both_folds` is set.
+    """
+    early = wall.replace(tzinfo=zone, fold=0).astimezone(dt_timezone.utc)
+    late = wall.replace(tzinfo=zone, fold=1).astimezone(dt_timezone.utc)
+    if early.astimezone(zone).replace(tzinfo=None) != wall:
+        probe = early
+        while (probe - timedelta(minutes=1)).astimezone(zone).replace(tzinfo=None) >= wall:
+            probe -= timedelta(minutes=1)
+        return [probe]
+    if late != early and both_folds:
+        return sorted({early, late})
+    return [early]

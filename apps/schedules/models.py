@@ -1,0 +1,92 @@
+"""When backups run, and how long they are kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+
+from apps.schedules import cron
+
+
+class ScheduleQuerySet(models.QuerySet):
+    def due(self, now: datetime) -> ScheduleQuerySet:
+        """Enabled schedules whose next run is at or before now."""
+        return self.filter(enabled=True, next_run_at__lte=now)
+
+    def visible_to(self, user) -> ScheduleQuerySet:
+        if not user or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(database__group__memberships__user=user)
+
+
+class Schedule(models.Model):
+    """A cron rule in a timezone for one database, with its retention."""
+
+    class Interval(models.TextChoices):
+        MINUTE = "minute", "Every minute"
+        HOURLY = "hourly", "Hourly"
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+        CUSTOM = "custom", "Custom cron"
+
+    database = models.ForeignKey(
+        "databases.Database", on_delete=models.CASCADE, related_name="schedules"
+    )
+    name = models.CharField(max_length=100)
+    interval_value = models.CharField(
+        max_length=10, choices=Interval.choices, default=Interval.DAILY
+    )
+    cron_expression = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    keep_last = models.PositiveIntegerField(null=True, blank=True)
+    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["database_id", "name"]
+        indexes = [
+            # The worker's due query: enabled=True AND next_run_at <= now, soonest first.
+            models.Index(fields=["enabled", "next_run_at"], name="schedule_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.cron_expression} {self.timezone})"
+
+    def effective_cron(self) -> str:
+        """The preset's expression, or the custom one."""
+        return cron.expression_for(self.interval_value, self.cron_expression)
+
+    def compute_next_run(self, after: datetime | None = None) -> datetime:
+        """Return the next run strictly after `after` (default now), in UTC."""
+        return cron.next_run_after(self.effective_cron(), self.timezone, after or timezone.now())
+
+
+class ScheduleRun(models.Model):
+    """One claimed slot of a schedule: the unique pair is the guard against running a slot twice."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    slot_at = models.DateTimeField()
+    backup = models.OneToOneField(
+        "backups.Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="schedule_run"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-slot_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "slot_at"], name="schedule_run_slot_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id}@{self.slot_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,235 @@
+"""BackupManager settings, read from the environment (see README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.common.crypto import generate_key
+from apps.common.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    read_or_create_secret_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(env_str("BM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve()
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off; "
+            "with DEBUG=true a key is generated into BM_DATA_DIR/secret_key."
+        )
+    SECRET_KEY = read_or_create_secret_file(
+        DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
+    )
+
+_keys = env_secret("BM_ENCRYPTION_KEYS")
+if _keys:
+    BM_ENCRYPTION_KEYS = [k.strip() for k in _keys.split(",") if k.strip()]
+else:
+    BM_ENCRYPTION_KEYS = [read_or_create_secret_file(DATA_DIR / "encryption.key", generate_key)]
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+BM_ALLOWED_ROOTS = [
+    str(Path(p).expanduser())
+    for p in env_list("BM_ALLOWED_ROOTS", [str(DATA_DIR / "backups")], sep=":")
+]
+for _root in BM_ALLOWED_ROOTS:
+    if not os.path.isabs(_root):
+        raise ImproperlyConfigured(f"BM_ALLOWED_ROOTS: {_root!r} is not an absolute path")
+BM_ALLOW_REGISTRATION = env_bool("BM_ALLOW_REGISTRATION", True)
+BM_WORKER_CONCURRENCY = env_int("BM_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
+BM_CONNECTION_TIMEOUT = env_int("BM_CONNECTION_TIMEOUT", 5, minimum=1, maximum=300)
+BM_BACKUP_TIMEOUT = env_int("BM_BACKUP_TIMEOUT", 6 * 3600, minimum=1)
+BM_WORKER_GRACE_SECONDS = env_int("BM_WORKER_GRACE_SECONDS", 60, minimum=0)
+BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_crontab",
+    "apps.common",
+    "apps.accounts",
+    "apps.groups",
+    "apps.databases",
+    "apps.destinations",
+    "apps.schedules",
+    "apps.backups",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backupmanager.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "backupmanager.wsgi.application"
+ASGI_APPLICATION = "backupmanager.asgi.application"
+
+_db_url = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'metadata.sqlite3'}"
+try:
+    DATABASES = {"default": dj_database_url.parse(_db_url, conn_max_age=60)}
+except Exception as exc:  # dj_database_url raises plain exceptions on unknown schemes
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})
+    # Several processes (web + worker) share one file: wait for locks, use WAL.
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "apps.common.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": env_str("BM_LOGIN_THROTTLE", "10/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("BM_ACCESS_TOKEN_MINUTES", 30, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("BM_REFRESH_TOKEN_DAYS", 7, minimum=1)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BackupManager API",
+    "DESCRIPTION": "Register databases, schedule backups, verify, download and restore them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "backupmanager@localhost")
+
+# Production hardening, on whenever DEBUG is off (see `manage.py check --deploy`).
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("BM_SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = env_bool("BM_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("BM_SECURE_COOKIES", True)
+    SECURE_HSTS_SECONDS = env_int("BM_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("BM_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+CRONJOBS = [
+    ("* * * * *", "django.core.management.call_command", ["runscheduler"], {"once": True}),
+]
+CRONTAB_COMMAND_PREFIX = env_str("BM_CRONTAB_PREFIX", "")

@@ -1,0 +1,146 @@
+"""Shared fixtures: users, API clients and small factories."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from apps.accounts.models import Membership
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def backup_root(tmp_path, settings) -> Path:
+    """A fresh allowed root for local destinations."""
+    root = tmp_path / "backups"
+    root.mkdir()
+    settings.BM_ALLOWED_ROOTS = [str(root)]
+    return root
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123!")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("mallory", "mallory@example.com", "pw-mallory-123!")
+
+
+@pytest.fixture
+def api_client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(other_user)
+    return client
+
+
+@pytest.fixture
+def make_group(db):
+    from apps.groups.models import Group
+
+    def make(owner=None, role=Membership.Role.OWNER, **overrides):
+        fields = {"name": f"group-{next(_seq)}", "description": ""}
+        fields.update(overrides)
+        group = Group.objects.create(**fields)
+        if owner is not None:
+            Membership.objects.create(user=owner, group=group, role=role)
+        return group
+
+    return make
+
+
+@pytest.fixture
+def group(make_group, user):
+    """A group owned by `user`."""
+    return make_group(owner=user, name="team")
+
+
+@pytest.fixture
+def make_database(db, group, tmp_path):
+    from apps.databases.models import Database
+
+    def make(**overrides):
+        fields = {
+            "group": group,
+            "name": f"db-{next(_seq)}",
+            "engine": "sqlite",
+            "database_name": str(tmp_path / f"app-{next(_seq)}.sqlite3"),
+        }
+        fields.update(overrides)
+        return Database.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def make_destination(db, backup_root):
+    from apps.destinations.models import Destination
+
+    def make(database, **overrides):
+        name = overrides.pop("name", f"dest-{next(_seq)}")
+        path = overrides.pop("path", None)
+        if path is None:
+            path = backup_root / name
+            path.mkdir(parents=True, exist_ok=True)
+        return Destination.objects.create(database=database, name=name, path=str(path), **overrides)
+
+    return make
+
+
+@pytest.fixture
+def make_schedule(db):
+    from apps.schedules.models import Schedule
+
+    def make(database, **overrides):
+        fields = {"name": f"sched-{next(_seq)}", "interval_value": "daily", "cron_expression": "0 0 * * *"}
+        fields.update(overrides)
+        schedule = Schedule(database=database, **fields)
+        if schedule.next_run_at is None:
+            schedule.next_run_at = schedule.compute_next_run()
+        schedule.save()
+        return schedule
+
+    return make
+
+
+def server_env(prefix: str) -> dict[str, str] | None:
+    """Connection settings of a test server started by bin/test, or None outside it."""
+    keys = ("HOST", "PORT", "USER", "PASSWORD")
+    values = {k.lower(): os.environ.get(f"BM_TEST_{prefix}_{k}") for k in keys}
+    if not all(values.values()):
+        return None
+    return values
+
+
+def require_server(prefix: str) -> dict[str, str]:
+    """Skip outside bin/test, but fail in CI where the servers must exist."""
+    env = server_env(prefix)
+    if env is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"BM_TEST_{prefix}_* is not set: bin/test must start the server in CI")
+        pytest.skip(f"no {prefix} test server (run the suite through bin/test)")
+    return env
+
+
+@pytest.fixture
+def pg_server() -> dict[str, str]:
+    return require_server("PG")
+
+
+@pytest.fixture
+def mysql_server() -> dict[str, str]:
+    return require_server("MYSQL")
