@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.destinations",
     "apps.schedules",
     "apps.backups",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [

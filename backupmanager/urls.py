@@ -8,6 +8,7 @@ from apps.common.views import health
 
 api_patterns = [
     path("auth/", include("apps.accounts.api.urls")),
+    path("groups/<int:group_id>/channels/", include("apps.notifications.api.urls")),
     path("groups/", include("apps.groups.api.urls")),
     path("databases/", include("apps.databases.api.urls")),
     path("databases/<int:database_id>/destinations/", include("apps.destinations.api.urls")),
