@@ -71,3 +71,53 @@ class Engine:
         result.message = conn.mask(result.message)
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
+
+
+class EngineError(Exception):
+    """A dump or restore failed; the message is for people and carries no secret."""
+
+
+class DumpStream:
+    """A running dump: read() its bytes in chunks, then finish() or abort().
+
+    Engines return a subclass from Engine.dump(). Contract:
+    - read(size) returns up to `size` bytes, b"" at the end of the dump;
+    - finish() waits for the dump to end and raises EngineError (secrets
+      masked, stderr tail quoted, the tool named) if it did not succeed,
+      including when it ran past its timeout;
+    - abort() stops the dump at once (kills the process) and cleans up;
+      it is safe to call after finish() and more than once;
+    - temporary files (password files, snapshots) are removed by finish()/abort().
+    """
+
+    extension: str = "dump"
+
+    def read(self, size: int) -> bytes:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> DumpStream:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+# Engine methods the backup pipeline calls (implemented per engine):
+#
+#   Engine.dump(conn: ConnectionInfo, *, timeout: int, workdir: Path) -> DumpStream
+#       Start a dump of the whole database. Output is uncompressed (the
+#       pipeline compresses once, e.g. pg_dump -Z0). `workdir` is a private
+#       0700 temp folder the engine may use for password files / snapshots.
+#
+#   Engine.restore(conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None
+#       Load a dump produced by dump() (already decompressed) from the
+#       readable binary stream `source` into the target database, streaming.
+#       Raise EngineError on any tool error; never return normally when the
+#       tool reported an error.
