@@ -1,0 +1,69 @@
+"""Account operations shared by the web UI and the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+
+def registration_open() -> bool:
+    """Return True if a new user may sign up: always for the first user, else per settings."""
+    User = get_user_model()
+    return not User.objects.exists() or bool(getattr(settings, "BM_ALLOW_REGISTRATION", False))
+
+
+def register_user(username: str, password: str, email: str = ""):
+    """Create and return a user; the first user ever becomes a superuser.
+
+    Raises ValidationError (with a dict of field -> messages where a field is
+    at fault) when registration is closed, the username is taken or invalid,
+    the email is malformed, or the password fails the configured validators.
+    """
+    User = get_user_model()
+    username = (username or "").strip()
+    email = (email or "").strip()
+    errors: dict[str, list[str]] = {}
+
+    if not registration_open():
+        raise ValidationError("Registration is closed on this server. Ask an administrator for an account.")
+
+    if not username:
+        errors.setdefault("username", []).append("Choose a username.")
+    else:
+        try:
+            User.username_validator(username)
+        except ValidationError as exc:
+            errors.setdefault("username", []).extend(exc.messages)
+        if len(username) > 150:
+            errors.setdefault("username", []).append("Use at most 150 characters.")
+        if User.objects.filter(username__iexact=username).exists():
+            errors.setdefault("username", []).append("That username is already taken.")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.setdefault("email", []).append("Enter a valid email address.")
+    if not password:
+        errors.setdefault("password", []).append("Choose a password.")
+    else:
+        try:
+            validate_password(password, User(username=username, email=email))
+        except ValidationError as exc:
+            errors.setdefault("password", []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+    try:
+        with transaction.atomic():
+            # Decided inside the transaction so two simultaneous first sign-ups
+            # cannot both become superusers on databases that serialise writes.
+            first = not User.objects.exists()
+            if first:
+                return User.objects.create_superuser(username, email, password)
+            return User.objects.create_user(username, email, password)
+    except IntegrityError:
+        raise ValidationError({"username": ["That username is already taken."]}) from None
