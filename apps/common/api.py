@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist, ValidationError as DjangoValidationError
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -30,18 +32,14 @@ class Pagination(LimitOffsetPagination):
 def exception_handler(exc, context):
     """DRF's handler, plus: Django validation errors become 400 and missing rows 404."""
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, IntegrityError):
+        # A concurrent request won a uniqueness race that validation had already checked.
+        return Response(
+            {"detail": "This conflicts with an existing record; reload and try again."},
+            status=status.HTTP_409_CONFLICT,
+        )
     return drf_exception_handler(exc, context)
-
-
-def reject_unknown_fields(serializer, data) -> None:
-    """Raise a 400 naming any field the serializer does not accept."""
-    if not hasattr(data, "keys"):
-        return
-    known = {name for name, field in serializer.fields.items() if not field.read_only}
-    unknown = sorted(set(data.keys()) - known)
-    if unknown:
-        raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.databases.api.views import DatabaseViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("", DatabaseViewSet, basename="database")
+
+urlpatterns = router.urls

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.destinations.api.views import DestinationViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("", DestinationViewSet, basename="destination")
+
+urlpatterns = router.urls

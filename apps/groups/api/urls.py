@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.groups.api.views import GroupViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("", GroupViewSet, basename="group")
+
+urlpatterns = router.urls

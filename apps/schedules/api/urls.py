@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.schedules.api.views import ScheduleViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("", ScheduleViewSet, basename="schedule")
+
+urlpatterns = router.urls

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+
+from rest_framework import serializers
+
+from apps.accounts import roles
+from apps.backups.engines import ENGINE_CHOICES, ENGINES
+from apps.common.serializers import StrictSerializerMixin
+from apps.databases.models import Database
+from apps.groups.models import Group
+
+
+class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    group_id = serializers.IntegerField()
+    engine = serializers.ChoiceField(choices=ENGINE_CHOICES)
+    port = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=65535
+    )
+    password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only. Omit to keep the stored password; an empty string clears it.",
+    )
+    has_password = serializers.BooleanField(read_only=True)
+    options = serializers.DictField(required=False)
+
+    class Meta:
+        model = Database
+        fields = [
+            "id", "group_id", "name", "engine", "host", "port", "database_name", "username",
+            "password", "has_password", "options", "compression", "timeout_seconds",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "has_password", "created_at", "updated_at"]
+
+    def validate_group_id(self, value: int) -> int:
+        request = self.context["request"]
+        if not Group.objects.visible_to(request.user).filter(pk=value).exists():
+            raise serializers.ValidationError("No group with this id among your groups.")
+        if not roles.has_role(request.user, value, roles.MANAGE):
+            raise serializers.ValidationError("Only the group's owners can add or move databases.")
+        return value
+
+    def validate_name(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+    def validate(self, attrs):
+        merged = {**self._current(), **attrs}
+        engine = merged.get("engine")
+        errors = {}
+        if engine == "sqlite":
+            path = merged.get("database_name") or ""
+            if not os.path.isabs(path):
+                errors["database_name"] = "For SQLite, give the absolute path of the database file."
+        elif engine in ENGINES:
+            if not (merged.get("host") or "").strip():
+                errors["host"] = "This field is required for this engine."
+            if not (merged.get("database_name") or "").strip():
+                errors["database_name"] = "This field is required."
+            if merged.get("port") is None:
+                attrs["port"] = ENGINES[engine].default_port
+        group_id = merged.get("group_id")
+        name = merged.get("name")
+        if group_id and name:
+            clash = Database.objects.filter(group_id=group_id, name=name)
+            if self.instance is not None:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                errors["name"] = "This group already has a database with this name."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        fields = ["group_id", "name", "engine", "host", "port", "database_name"]
+        return {f: getattr(self.instance, f) for f in fields}
+
+
+class ConnectionTestSerializer(DatabaseSerializer):
+    """The body of POST /test-connection: a database that is not saved."""
+
+    name = serializers.CharField(required=False, allow_blank=True, default="connection test")
+
+    def validate(self, attrs):
+        # A name clash does not matter for a test.
+        attrs = dict(attrs)
+        name = attrs.pop("name", None)
+        attrs = super().validate(attrs)
+        attrs["name"] = name
+        return attrs
+
+
+class ConnectionResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+    server_version = serializers.CharField(allow_null=True)
+    duration_ms = serializers.IntegerField()

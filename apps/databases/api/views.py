@@ -1,0 +1,86 @@
+"""Databases: CRUD, extended details, and connection tests."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from apps.accounts.permissions import GroupRolePermission
+from apps.backups.engines import ConnectionInfo
+from apps.common.filters import int_query_param
+from apps.databases import services
+from apps.databases.api.serializers import (
+    ConnectionResultSerializer,
+    ConnectionTestSerializer,
+    DatabaseSerializer,
+)
+from apps.databases.models import Database
+from apps.destinations.api.serializers import DestinationSerializer
+from apps.schedules.api.serializers import ScheduleSerializer
+
+RECENT_BACKUPS = 10
+
+
+class DatabaseViewSet(viewsets.ModelViewSet):
+    serializer_class = DatabaseSerializer
+    permission_classes = [IsAuthenticated, GroupRolePermission]
+    operator_actions = {"test"}
+    filter_backends: list = []
+
+    def get_queryset(self):
+        queryset = Database.objects.visible_to(self.request.user)
+        group_id = int_query_param(self.request, "group_id")
+        if group_id is not None:
+            queryset = queryset.filter(group_id=group_id)
+        return queryset.order_by("name", "id")
+
+    def group_id_of(self, obj) -> int:
+        return obj.group_id
+
+    @extend_schema(parameters=[OpenApiParameter("group_id", int)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @action(detail=True, methods=["get"])
+    def details(self, request, pk=None):
+        from apps.backups.api.serializers import BackupSerializer
+
+        database = self.get_object()
+        context = self.get_serializer_context()
+        data = DatabaseSerializer(database, context=context).data
+        data["destinations"] = DestinationSerializer(
+            database.destinations.order_by("name"), many=True, context={**context, "database": database}
+        ).data
+        data["schedules"] = ScheduleSerializer(
+            database.schedules.order_by("name"), many=True, context=context
+        ).data
+        recent = database.backups.prefetch_related("copies").order_by("-created_at", "-id")[:RECENT_BACKUPS]
+        data["recent_backups"] = BackupSerializer(recent, many=True, context=context).data
+        data["stats"] = services.backup_stats(database)
+        return Response(data)
+
+    @extend_schema(request=None, responses=ConnectionResultSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        database = self.get_object()
+        return Response(services.test_connection(database.connection_info()).as_dict())
+
+    @extend_schema(request=ConnectionTestSerializer, responses=ConnectionResultSerializer)
+    @action(detail=False, methods=["post"], url_path="test-connection")
+    def test_connection(self, request):
+        serializer = ConnectionTestSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        conn = ConnectionInfo(
+            engine=data["engine"],
+            host=data.get("host", ""),
+            port=data.get("port"),
+            database_name=data.get("database_name", ""),
+            username=data.get("username", ""),
+            password=data.get("password", ""),
+            options=data.get("options") or {},
+        )
+        return Response(services.test_connection(conn).as_dict(), status=status.HTTP_200_OK)
