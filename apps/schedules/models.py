@@ -90,3 +90,25 @@ class ScheduleRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id}@{self.slot_at:%Y-%m-%d %H:%M}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of one `runscheduler` process, reported by GET /health."""
+
+    worker_id = models.CharField(max_length=100, unique=True)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    running_jobs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [
+            # /health reads the most recent heartbeat; old rows are pruned by age.
+            models.Index(fields=["-last_seen_at"], name="worker_hb_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} (seen {self.last_seen_at:%Y-%m-%d %H:%M:%S})"

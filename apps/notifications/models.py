@@ -1,0 +1,95 @@
+"""Notification channels per group and the log of every delivery attempt."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from apps.common.fields import EncryptedTextField
+
+
+class NotificationChannel(models.Model):
+    """Where a group's backup events are sent: an email address or a webhook URL."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Event(models.TextChoices):
+        FAILED = "failed", "Backup failed"
+        PARTIAL = "partial", "Backup partial"
+        RECOVERED = "recovered", "Backups recovered"
+        STALE = "stale", "No recent backup"
+
+    group = models.ForeignKey(
+        "groups.Group", on_delete=models.CASCADE, related_name="notification_channels"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    target = models.CharField(max_length=2048)
+    events = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    # HMAC-SHA256 key for webhook signatures; write-only in the API.
+    secret = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id", "id"]
+        indexes = [
+            # notify.emit(): the enabled channels of one group.
+            models.Index(fields=["group", "enabled"], name="channel_group_enabled_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.target}"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret)
+
+    def wants(self, event: str) -> bool:
+        """Return True if this channel is enabled and subscribed to event."""
+        return self.enabled and event in (self.events or [])
+
+
+class NotificationLog(models.Model):
+    """One message to one channel: queued, retried with back-off, then sent or failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    TEST_EVENT = "test"
+
+    channel = models.ForeignKey(
+        NotificationChannel, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    event = models.CharField(max_length=20)
+    database = models.ForeignKey(
+        "databases.Database", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    backup = models.ForeignKey(
+        "backups.Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The delivery step: pending rows whose next attempt is due.
+            models.Index(fields=["status", "next_attempt_at"], name="notif_log_due_idx"),
+            # Stale de-duplication: was this event already sent for this database lately?
+            models.Index(fields=["database", "event", "-created_at"], name="notif_log_db_event_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → channel {self.channel_id} ({self.status})"
