@@ -56,7 +56,7 @@ bm_ensure_system_packages() {
     [[ $(id -u) == 0 ]] || bm_die "missing ${missing[*]}; run as root or: apt-get install ${packages[*]}"
     bm_log "missing ${missing[*]}: installing ${packages[*]}"
     bm_apt_get update
-    bm_apt_get install -y --no-install-recommends "${packages[@]}"
+    bm_apt_get install -y "${packages[@]}"
 }
 
 # pip install quietly; show the whole log only when it fails.
