@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.routers import SimpleRouter
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -43,3 +44,19 @@ def exception_handler(exc, context):
             status=status.HTTP_409_CONFLICT,
         )
     return drf_exception_handler(exc, context)
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """A router whose routes answer with or without the trailing slash (the seed's clients use both)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+    def get_urls(self):
+        # With an empty prefix DRF turns "^/?$" into "^?$"; the list route is just "^$".
+        urls = super().get_urls()
+        for url in urls:
+            if str(url.pattern) == "^?$":
+                url.pattern = type(url.pattern)("^$", name=url.pattern.name, is_endpoint=True)
+        return urls

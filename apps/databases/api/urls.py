@@ -1,8 +1,8 @@
-from rest_framework.routers import SimpleRouter
+from apps.common.api import OptionalSlashRouter
 
 from apps.databases.api.views import DatabaseViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("", DatabaseViewSet, basename="database")
 
 urlpatterns = router.urls

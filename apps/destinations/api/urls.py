@@ -1,8 +1,8 @@
-from rest_framework.routers import SimpleRouter
+from apps.common.api import OptionalSlashRouter
 
 from apps.destinations.api.views import DestinationViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("", DestinationViewSet, basename="destination")
 
 urlpatterns = router.urls

@@ -1,8 +1,8 @@
-from rest_framework.routers import SimpleRouter
+from apps.common.api import OptionalSlashRouter
 
 from apps.groups.api.views import GroupViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("", GroupViewSet, basename="group")
 
 urlpatterns = router.urls

@@ -1,8 +1,8 @@
-from rest_framework.routers import SimpleRouter
+from apps.common.api import OptionalSlashRouter
 
 from apps.schedules.api.views import ScheduleViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("", ScheduleViewSet, basename="schedule")
 
 urlpatterns = router.urls
