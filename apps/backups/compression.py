@@ -1,0 +1,193 @@
+"""Streaming compression of dumps: none, gzip or zstd.
+
+The engines dump uncompressed (e.g. `pg_dump -Z0`) and the pipeline
+compresses once, here. zstd is the default: level 3 with two worker threads
+inside libzstd, which run outside the GIL, so compression overlaps reading
+the dump, hashing and writing. gzip (zlib level 6, gzip container) stays for
+compatibility with tools that only know gzip.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+NONE = "none"
+GZIP = "gzip"
+ZSTD = "zstd"
+
+SUFFIXES = {NONE: "", GZIP: ".gz", ZSTD: ".zst"}
+
+ZSTD_LEVEL = 3
+ZSTD_THREADS = 2
+GZIP_LEVEL = 6
+
+
+class Compressor(Protocol):
+    def compress(self, data: bytes) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+class Decompressor(Protocol):
+    def decompress(self, data: bytes) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+class CompressionError(Exception):
+    """A compressed stream could not be decoded."""
+
+
+def normalize(kind: str | None) -> str:
+    kind = (kind or NONE).lower()
+    if kind not in SUFFIXES:
+        raise ValueError(f"Unknown compression {kind!r}")
+    return kind
+
+
+def suffix(kind: str | None) -> str:
+    """Return the file name suffix for a compression: '.zst', '.gz' or ''."""
+    return SUFFIXES[normalize(kind)]
+
+
+class _Identity:
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def decompress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class _Zstd:
+    def __init__(self) -> None:
+        cctx = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, threads=ZSTD_THREADS, write_checksum=True
+        )
+        self._obj = cctx.compressobj()
+
+    def compress(self, data: bytes) -> bytes:
+        return self._obj.compress(data)
+
+    def flush(self) -> bytes:
+        return self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+class _Gzip:
+    def __init__(self) -> None:
+        self._obj = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def compress(self, data: bytes) -> bytes:
+        return self._obj.compress(data)
+
+    def flush(self) -> bytes:
+        return self._obj.flush(zlib.Z_FINISH)
+
+
+class _ZstdDecompressor:
+    def __init__(self) -> None:
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+
+    def decompress(self, data: bytes) -> bytes:
+        try:
+            return self._obj.decompress(data)
+        except zstandard.ZstdError as exc:
+            raise CompressionError(f"zstd data is corrupt: {exc}") from exc
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class _GzipDecompressor:
+    def __init__(self) -> None:
+        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def decompress(self, data: bytes) -> bytes:
+        try:
+            # Bounded output keeps memory flat even for highly compressible data.
+            return self._obj.decompress(data)
+        except zlib.error as exc:
+            raise CompressionError(f"gzip data is corrupt: {exc}") from exc
+
+    def flush(self) -> bytes:
+        try:
+            out = self._obj.flush()
+        except zlib.error as exc:
+            raise CompressionError(f"gzip data is corrupt: {exc}") from exc
+        if not self._obj.eof:
+            raise CompressionError("gzip data is truncated")
+        return out
+
+
+def compressor(kind: str | None) -> Compressor:
+    """Return a fresh streaming compressor: compress(chunk) many times, then flush() once."""
+    kind = normalize(kind)
+    if kind == ZSTD:
+        return _Zstd()
+    if kind == GZIP:
+        return _Gzip()
+    return _Identity()
+
+
+def decompressor(kind: str | None) -> Decompressor:
+    """Return a fresh streaming decompressor: decompress(chunk) many times, then flush() once."""
+    kind = normalize(kind)
+    if kind == ZSTD:
+        return _ZstdDecompressor()
+    if kind == GZIP:
+        return _GzipDecompressor()
+    return _Identity()
+
+
+class DecompressingReader(io.RawIOBase):
+    """A readable binary stream of the decompressed bytes of `source`.
+
+    Reads `source` in chunks as the consumer asks for data, so memory stays
+    bounded whatever the file size or compression ratio. Corrupt or truncated
+    input raises CompressionError.
+    """
+
+    def __init__(
+        self, source: BinaryIO, kind: str | None, chunk_size: int = 1 << 20
+    ) -> None:
+        super().__init__()
+        kind = normalize(kind)
+        if kind == ZSTD:
+            self._inner = zstandard.ZstdDecompressor().stream_reader(
+                source, read_size=chunk_size, read_across_frames=True, closefd=False
+            )
+        elif kind == GZIP:
+            self._inner = gzip.GzipFile(fileobj=source, mode="rb")
+        else:
+            self._inner = source
+        self._kind = kind
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        try:
+            return self._inner.readinto(b)
+        except (zstandard.ZstdError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            raise CompressionError(
+                f"{self._kind} data is corrupt or truncated: {exc}"
+            ) from exc
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        buf = bytearray(size)
+        n = self.readinto(buf)
+        return bytes(buf[:n])
+
+
+def open_decompressed(source: BinaryIO, kind: str | None) -> BinaryIO:
+    """Wrap a readable stream of stored bytes into a stream of the original dump."""
+    if normalize(kind) == NONE:
+        return source
+    return DecompressingReader(source, kind)  # type: ignore[return-value]

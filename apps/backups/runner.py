@@ -1,0 +1,477 @@
+"""Run one backup or one restore end to end, recording everything on its row.
+
+`run_backup(backup)` and `run_restore(restore)` are what the worker, the
+management commands and the tests call. Neither raises for an ordinary
+failure (tool error, timeout, destination trouble): the row ends in a
+terminal status with an error a person can act on, secrets masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from datetime import UTC
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.backups import compression as codecs
+from apps.backups.engines import get_engine
+from apps.backups.engines.base import EngineError
+from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.pipeline import run_pipeline
+from apps.backups.services import RESTORABLE, check_copy, storage_for_copy
+from apps.common.masking import mask_secrets, tail
+from apps.destinations.storage import StorageError, get_storage
+
+log = logging.getLogger(__name__)
+
+ERROR_LIMIT = 4000
+READ_CHUNK = 1 << 20
+PROGRESS_INTERVAL = 1.0
+
+
+def timeout_for(database) -> int:
+    """The time limit of one backup or restore run of this database, in seconds."""
+    return int(database.timeout_seconds or settings.BM_BACKUP_TIMEOUT)
+
+
+def backup_file_name(backup: Backup, extension: str, compression: str) -> str:
+    """`<database-slug>_<UTC YYYYmmddTHHMMSSZ>_<backup id>.<ext><compression suffix>`."""
+    started = (backup.started_at or backup.created_at or timezone.now()).astimezone(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    return f"{backup.database.slug}_{stamp}_{backup.pk}.{extension}{codecs.suffix(compression)}"
+
+
+class _Workdir:
+    """A private 0700 temp folder, removed afterwards whatever happened."""
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix="bm-run-"))  # mkdtemp creates it 0700
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _clean(text: str, secrets: list[str]) -> str:
+    return tail(mask_secrets(text, secrets), ERROR_LIMIT)
+
+
+# -- backup --------------------------------------------------------------------
+
+
+def run_backup(backup: Backup, *, cancel: threading.Event | None = None) -> Backup:
+    """Run a pending (or claimed, in-progress) backup now; return it in a terminal status.
+
+    pending/in_progress → in_progress → completed | partial | failed. A backup
+    already terminal is returned unchanged. `cancel`, when set by the caller
+    (e.g. a worker shutting down after its grace period), aborts the dump and
+    leaves no file behind.
+    """
+    backup.refresh_from_db()
+    if backup.status in Backup.TERMINAL:
+        return backup
+    database = backup.database
+    conn = database.connection_info()
+    secrets = list(conn.secrets)
+    now = timezone.now()
+    backup.status = Backup.Status.IN_PROGRESS
+    backup.started_at = backup.started_at or now
+    backup.heartbeat_at = now
+    backup.compression = codecs.normalize(database.compression)
+    backup.save(update_fields=["status", "started_at", "heartbeat_at", "compression"])
+    try:
+        _run_backup(backup, database, conn, secrets, cancel)
+    except Exception as exc:  # a bug must not leave the row in progress forever
+        log.exception("Backup %s failed unexpectedly", backup.pk)
+        _finish_backup(
+            backup, Backup.Status.FAILED, _clean(f"Internal error: {exc}", secrets)
+        )
+        BackupCopy.objects.filter(
+            backup=backup, status=BackupCopy.Status.IN_PROGRESS
+        ).update(
+            status=BackupCopy.Status.FAILED, error="Not written: the backup failed"
+        )
+    return backup
+
+
+def _run_backup(backup, database, conn, secrets, cancel) -> None:
+    destinations = list(database.destinations.filter(enabled=True).order_by("id"))
+    if not destinations:
+        _finish_backup(backup, Backup.Status.FAILED, "no enabled destination")
+        return
+    engine = get_engine(database.engine)
+    extension = getattr(engine, "extension", None) or "dump"
+    file_name = backup_file_name(backup, extension, backup.compression)
+    copies = _create_copies(backup, destinations, file_name, secrets)
+    timeout = timeout_for(database)
+    deadline = time.monotonic() + timeout
+
+    with _Workdir() as workdir:
+        try:
+            stream = engine.dump(conn, timeout=timeout, workdir=workdir)
+        except EngineError as exc:
+            _fail_copies(copies, "Not written: the backup failed")
+            _finish_backup(backup, Backup.Status.FAILED, _clean(str(exc), secrets))
+            return
+        if stream.extension != extension:
+            file_name = backup_file_name(backup, stream.extension, backup.compression)
+        backup.file_name = file_name
+        backup.save(update_fields=["file_name"])
+
+        writers = {}
+        try:
+            for dest, copy in copies:
+                if copy.status == BackupCopy.Status.FAILED:
+                    continue
+                try:
+                    storage = get_storage(dest)
+                    copy.location = storage.location_for(file_name)
+                    writers[copy.pk] = storage.open_writer(file_name)
+                except StorageError as exc:
+                    copy.status = BackupCopy.Status.FAILED
+                    copy.error = _clean(str(exc), secrets)
+                copy.save(update_fields=["location", "status", "error"])
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            stream.abort()
+            raise
+
+        if not writers:
+            stream.abort()
+            details = "; ".join(copy.error for _, copy in copies if copy.error)
+            _finish_backup(
+                backup,
+                Backup.Status.FAILED,
+                _clean(f"Every destination failed: {details}", secrets),
+            )
+            return
+
+        result = run_pipeline(
+            stream,
+            writers,
+            backup.compression,
+            timeout=max(1.0, deadline - time.monotonic()),
+            on_progress=lambda n: _save_progress(Backup, backup.pk, n),
+            cancel=cancel,
+        )
+
+    by_id = {copy.pk: copy for _, copy in copies}
+    for outcome in result.outcomes:
+        copy = by_id[outcome.key]
+        copy.status = (
+            BackupCopy.Status.COMPLETED if outcome.ok else BackupCopy.Status.FAILED
+        )
+        copy.size_bytes = outcome.size if outcome.ok else None
+        copy.error = "" if outcome.ok else _clean(outcome.error, secrets)
+        copy.save(update_fields=["status", "size_bytes", "error"])
+
+    backup.bytes_done = result.size
+    if result.error:
+        backup.size_bytes = None
+        backup.save(update_fields=["bytes_done", "size_bytes"])
+        _finish_backup(backup, Backup.Status.FAILED, _clean(result.error, secrets))
+        return
+    backup.size_bytes = result.size
+    backup.checksum_sha256 = result.sha256
+    backup.save(update_fields=["bytes_done", "size_bytes", "checksum_sha256"])
+    failed = [copy for _, copy in copies if copy.status != BackupCopy.Status.COMPLETED]
+    if not failed:
+        _finish_backup(backup, Backup.Status.COMPLETED, "")
+    elif len(failed) < len(copies):
+        details = "; ".join(f"{c.destination_name}: {c.error}" for c in failed)
+        _finish_backup(
+            backup,
+            Backup.Status.PARTIAL,
+            _clean(
+                f"{len(failed)} of {len(copies)} destinations failed: {details}",
+                secrets,
+            ),
+        )
+    else:
+        details = "; ".join(f"{c.destination_name}: {c.error}" for c in failed)
+        _finish_backup(
+            backup,
+            Backup.Status.FAILED,
+            _clean(f"Every destination failed: {details}", secrets),
+        )
+
+
+def _create_copies(
+    backup, destinations, file_name, secrets
+) -> list[tuple[object, BackupCopy]]:
+    """One copy row per destination, with its final location, before any byte is written.
+
+    The worker's crash reaper finds `<location>.partial` through these rows.
+    """
+    copies = []
+    for dest in destinations:
+        try:
+            location = get_storage(dest).location_for(file_name)
+            error = ""
+            status = BackupCopy.Status.IN_PROGRESS
+        except StorageError as exc:
+            location, error, status = (
+                "",
+                _clean(str(exc), secrets),
+                BackupCopy.Status.FAILED,
+            )
+        copy, _ = BackupCopy.objects.update_or_create(
+            backup=backup,
+            destination=dest,
+            defaults={
+                "destination_name": dest.name,
+                "location": location,
+                "status": status,
+                "size_bytes": None,
+                "error": error,
+            },
+        )
+        copies.append((dest, copy))
+    return copies
+
+
+def _fail_copies(copies, error: str) -> None:
+    for _, copy in copies:
+        copy.status = BackupCopy.Status.FAILED
+        copy.error = copy.error or error
+        copy.save(update_fields=["status", "error"])
+
+
+def _save_progress(model, pk: int, done: int) -> None:
+    model.objects.filter(pk=pk).update(bytes_done=done, heartbeat_at=timezone.now())
+
+
+def _finish_backup(backup: Backup, status: str, error: str) -> None:
+    backup.heartbeat_at = timezone.now()
+    backup.save(update_fields=["heartbeat_at"])
+    backup.mark_finished(status, error)
+    log.info(
+        "Backup %s of database %s: %s%s",
+        backup.pk,
+        backup.database_id,
+        status,
+        f" ({error})" if error else "",
+    )
+
+
+# -- restore -------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """Raised from inside the source stream to stop a restore (timeout, cancel)."""
+
+
+class _HashingReader:
+    """A readable stream over a stored file that hashes what passes through.
+
+    It also reports progress and enforces the deadline: a read past it raises,
+    which stops the engine's restore.
+    """
+
+    def __init__(
+        self, fh: BinaryIO, deadline: float, timeout: int, cancel, on_progress
+    ) -> None:
+        self._fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.stopped = ""
+        self._deadline = deadline
+        self._timeout = timeout
+        self._cancel = cancel
+        self._on_progress = on_progress
+        self._last = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        now = time.monotonic()
+        if now > self._deadline:
+            self.stopped = f"Restore timed out after {self._timeout} s"
+            raise _Stop(self.stopped)
+        if self._cancel is not None and self._cancel.is_set():
+            self.stopped = "Restore cancelled"
+            raise _Stop(self.stopped)
+        if size is None or size < 0:
+            size = READ_CHUNK
+        data = self._fh.read(size)
+        if data:
+            self.digest.update(data)
+            self.size += len(data)
+            if now - self._last >= PROGRESS_INTERVAL:
+                self._last = now
+                self._on_progress(self.size)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the engine left unread."""
+        while self.read(READ_CHUNK):
+            pass
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+
+def run_restore(restore: Restore, *, cancel: threading.Event | None = None) -> Restore:
+    """Load a backup into the restore's target database; return the restore, terminal.
+
+    Picks `restore.source_copy`, or the first saved copy whose file is intact.
+    A copy is verified (size + sha256) in a first streaming pass, so a corrupt
+    file is never applied; the restore pass hashes again and fails if the file
+    changed in between. Any tool error marks the restore failed with the
+    tool's message.
+    """
+    restore.refresh_from_db()
+    if restore.status in Restore.TERMINAL:
+        return restore
+    target = restore.target_database
+    conn = target.connection_info()
+    secrets = list(conn.secrets)
+    now = timezone.now()
+    restore.status = Restore.Status.IN_PROGRESS
+    restore.started_at = restore.started_at or now
+    restore.heartbeat_at = now
+    restore.save(update_fields=["status", "started_at", "heartbeat_at"])
+    try:
+        _run_restore(restore, target, conn, secrets, cancel)
+    except Exception as exc:
+        log.exception("Restore %s failed unexpectedly", restore.pk)
+        _finish_restore(
+            restore, Restore.Status.FAILED, _clean(f"Internal error: {exc}", secrets)
+        )
+    return restore
+
+
+def _run_restore(restore, target, conn, secrets, cancel) -> None:
+    backup = restore.backup
+    if backup is None:
+        _finish_restore(
+            restore, Restore.Status.FAILED, "The backup of this restore was deleted"
+        )
+        return
+    if backup.status not in RESTORABLE:
+        _finish_restore(
+            restore,
+            Restore.Status.FAILED,
+            f"Backup #{backup.pk} is {backup.status}; it cannot be restored",
+        )
+        return
+    if target.engine != backup.database.engine:
+        _finish_restore(
+            restore,
+            Restore.Status.FAILED,
+            f"Backup #{backup.pk} is a {backup.database.engine} dump; the target uses {target.engine}",
+        )
+        return
+    timeout = timeout_for(target)
+    deadline = time.monotonic() + timeout
+
+    copy, problem = _pick_copy(restore, backup)
+    if copy is None:
+        _finish_restore(restore, Restore.Status.FAILED, _clean(problem, secrets))
+        return
+    if restore.source_copy_id != copy.pk:
+        restore.source_copy = copy
+        restore.save(update_fields=["source_copy"])
+
+    engine = get_engine(target.engine)
+    try:
+        fh = storage_for_copy(copy).open_reader(copy.location)
+    except StorageError as exc:
+        _finish_restore(restore, Restore.Status.FAILED, _clean(str(exc), secrets))
+        return
+    source = _HashingReader(
+        fh, deadline, timeout, cancel, lambda n: _save_progress(Restore, restore.pk, n)
+    )
+    error = ""
+    with _Workdir() as workdir, source:
+        dump = codecs.open_decompressed(source, backup.compression)
+        try:
+            engine.restore(
+                conn,
+                dump,
+                timeout=max(1, int(deadline - time.monotonic())),
+                workdir=workdir,
+            )
+            source.drain()
+        except _Stop as exc:
+            error = str(exc)
+        except EngineError as exc:
+            error = source.stopped or str(exc)
+        except codecs.CompressionError as exc:
+            error = f"The copy at {copy.location} cannot be decompressed: {exc}"
+        except OSError as exc:
+            error = f"Cannot read {copy.location}: {exc.strerror or exc}"
+
+    restore.bytes_done = source.size
+    restore.save(update_fields=["bytes_done"])
+    if not error and (
+        source.size != backup.size_bytes
+        or source.digest.hexdigest() != backup.checksum_sha256
+    ):
+        error = (
+            f"The copy at {copy.location} changed while it was being restored: sha256 differs; "
+            "the target database may hold partly restored data"
+        )
+    if error:
+        _finish_restore(restore, Restore.Status.FAILED, _clean(error, secrets))
+    else:
+        _finish_restore(restore, Restore.Status.COMPLETED, "")
+
+
+def _pick_copy(restore: Restore, backup: Backup) -> tuple[BackupCopy | None, str]:
+    """Return (a copy that verifies, "") or (None, why there is none)."""
+    if restore.source_copy_id:
+        copy = restore.source_copy
+        if copy is None or copy.backup_id != backup.pk:
+            return None, "The chosen copy does not belong to this backup"
+        check = check_copy(copy, backup)
+        return (copy, "") if check.ok else (None, check.message)
+    problems = []
+    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related(
+        "destination"
+    ):
+        check = check_copy(copy, backup)
+        if check.ok:
+            return copy, ""
+        problems.append(check.message)
+    if not problems:
+        return None, f"Backup #{backup.pk} has no saved copy"
+    return None, "; ".join(problems)
+
+
+def _finish_restore(restore: Restore, status: str, error: str) -> None:
+    restore.heartbeat_at = timezone.now()
+    restore.save(update_fields=["heartbeat_at"])
+    restore.mark_finished(status, error)
+    log.info(
+        "Restore %s into database %s: %s%s",
+        restore.pk,
+        restore.target_database_id,
+        status,
+        f" ({error})" if error else "",
+    )
