@@ -15,7 +15,10 @@ class DatabaseAdminForm(forms.ModelForm):
 
     class Meta:
         model = Database
-        exclude = ["password"]
+        fields = [
+            "group", "name", "engine", "host", "port", "database_name", "username",
+            "options", "compression", "timeout_seconds",
+        ]
 
     def save(self, commit=True):
         obj = super().save(commit=False)

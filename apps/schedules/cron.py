@@ -49,7 +49,9 @@ def validate_cron(expr: str) -> str:
         itr.get_next(datetime)
     except CronError:
         raise
-    except (CroniterBadCronError, CroniterBadDateError, CroniterError, ValueError, KeyError) as exc:
+    except CroniterBadDateError:
+        raise CronError(f"{normalised!r} never runs: no date matches it") from None
+    except (CroniterBadCronError, CroniterError, ValueError, KeyError) as exc:
         raise CronError(f"{normalised!r} is not a valid cron expression: {exc}") from None
     return normalised
 

@@ -1,5 +1,4 @@
 from apps.common.api import OptionalSlashRouter
-
 from apps.databases.api.views import DatabaseViewSet
 
 router = OptionalSlashRouter()

@@ -1,5 +1,4 @@
 from apps.common.api import OptionalSlashRouter
-
 from apps.destinations.api.views import DestinationViewSet
 
 router = OptionalSlashRouter()

@@ -18,6 +18,7 @@ from apps.destinations.api.serializers import (
     PathCheckSerializer,
     ValidatePathSerializer,
 )
+from apps.destinations.models import Destination
 from apps.destinations.paths import validate_local_path
 from apps.destinations.services import prepare_local_folder
 
@@ -36,6 +37,8 @@ class DestinationViewSet(viewsets.ModelViewSet):
         return self._database
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
+            return Destination.objects.none()
         return self.database.destinations.order_by("name")
 
     def get_serializer_context(self):
@@ -64,7 +67,7 @@ class DestinationViewSet(viewsets.ModelViewSet):
     @extend_schema(request=ValidatePathSerializer, responses=PathCheckSerializer)
     @action(detail=False, methods=["post"], url_path="validate-path")
     def validate_path(self, request, database_id=None):
-        self.database  # 404 for databases outside the caller's groups
+        _ = self.database  # 404 for databases outside the caller's groups
         serializer = ValidatePathSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(validate_local_path(serializer.validated_data["path"]).as_dict(), status=status.HTTP_200_OK)

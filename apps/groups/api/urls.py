@@ -1,5 +1,4 @@
 from apps.common.api import OptionalSlashRouter
-
 from apps.groups.api.views import GroupViewSet
 
 router = OptionalSlashRouter()

@@ -1,5 +1,4 @@
 from apps.common.api import OptionalSlashRouter
-
 from apps.schedules.api.views import ScheduleViewSet
 
 router = OptionalSlashRouter()
