@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import BinaryIO
@@ -67,13 +68,19 @@ def _clean(text: str, secrets: list[str]) -> str:
 # -- backup --------------------------------------------------------------------
 
 
-def run_backup(backup: Backup, *, cancel: threading.Event | None = None) -> Backup:
+def run_backup(
+    backup: Backup,
+    *,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Backup:
     """Run a pending (or claimed, in-progress) backup now; return it in a terminal status.
 
     pending/in_progress → in_progress → completed | partial | failed. A backup
     already terminal is returned unchanged. `cancel`, when set by the caller
     (e.g. a worker shutting down after its grace period), aborts the dump and
-    leaves no file behind.
+    leaves no file behind. `on_progress(stored_bytes)` is called about once a
+    second, after bytes_done and heartbeat_at were saved.
     """
     backup.refresh_from_db()
     if backup.status in Backup.TERMINAL:
@@ -88,21 +95,17 @@ def run_backup(backup: Backup, *, cancel: threading.Event | None = None) -> Back
     backup.compression = codecs.normalize(database.compression)
     backup.save(update_fields=["status", "started_at", "heartbeat_at", "compression"])
     try:
-        _run_backup(backup, database, conn, secrets, cancel)
+        _run_backup(backup, database, conn, secrets, cancel, on_progress)
     except Exception as exc:  # a bug must not leave the row in progress forever
         log.exception("Backup %s failed unexpectedly", backup.pk)
-        _finish_backup(
-            backup, Backup.Status.FAILED, _clean(f"Internal error: {exc}", secrets)
-        )
-        BackupCopy.objects.filter(
-            backup=backup, status=BackupCopy.Status.IN_PROGRESS
-        ).update(
+        _finish_backup(backup, Backup.Status.FAILED, _clean(f"Internal error: {exc}", secrets))
+        BackupCopy.objects.filter(backup=backup, status=BackupCopy.Status.IN_PROGRESS).update(
             status=BackupCopy.Status.FAILED, error="Not written: the backup failed"
         )
     return backup
 
 
-def _run_backup(backup, database, conn, secrets, cancel) -> None:
+def _run_backup(backup, database, conn, secrets, cancel, on_progress) -> None:
     destinations = list(database.destinations.filter(enabled=True).order_by("id"))
     if not destinations:
         _finish_backup(backup, Backup.Status.FAILED, "no enabled destination")
@@ -160,16 +163,14 @@ def _run_backup(backup, database, conn, secrets, cancel) -> None:
             writers,
             backup.compression,
             timeout=max(1.0, deadline - time.monotonic()),
-            on_progress=lambda n: _save_progress(Backup, backup.pk, n),
+            on_progress=lambda n: _save_progress(Backup, backup.pk, n, on_progress),
             cancel=cancel,
         )
 
     by_id = {copy.pk: copy for _, copy in copies}
     for outcome in result.outcomes:
         copy = by_id[outcome.key]
-        copy.status = (
-            BackupCopy.Status.COMPLETED if outcome.ok else BackupCopy.Status.FAILED
-        )
+        copy.status = BackupCopy.Status.COMPLETED if outcome.ok else BackupCopy.Status.FAILED
         copy.size_bytes = outcome.size if outcome.ok else None
         copy.error = "" if outcome.ok else _clean(outcome.error, secrets)
         copy.save(update_fields=["status", "size_bytes", "error"])
@@ -205,9 +206,7 @@ def _run_backup(backup, database, conn, secrets, cancel) -> None:
         )
 
 
-def _create_copies(
-    backup, destinations, file_name, secrets
-) -> list[tuple[object, BackupCopy]]:
+def _create_copies(backup, destinations, file_name, secrets) -> list[tuple[object, BackupCopy]]:
     """One copy row per destination, with its final location, before any byte is written.
 
     The worker's crash reaper finds `<location>.partial` through these rows.
@@ -246,8 +245,10 @@ def _fail_copies(copies, error: str) -> None:
         copy.save(update_fields=["status", "error"])
 
 
-def _save_progress(model, pk: int, done: int) -> None:
+def _save_progress(model, pk: int, done: int, callback=None) -> None:
     model.objects.filter(pk=pk).update(bytes_done=done, heartbeat_at=timezone.now())
+    if callback is not None:
+        callback(done)
 
 
 def _finish_backup(backup: Backup, status: str, error: str) -> None:
@@ -277,9 +278,7 @@ class _HashingReader:
     which stops the engine's restore.
     """
 
-    def __init__(
-        self, fh: BinaryIO, deadline: float, timeout: int, cancel, on_progress
-    ) -> None:
+    def __init__(self, fh: BinaryIO, deadline: float, timeout: int, cancel, on_progress) -> None:
         self._fh = fh
         self.digest = hashlib.sha256()
         self.size = 0
@@ -336,7 +335,12 @@ class _HashingReader:
         return self._fh.closed
 
 
-def run_restore(restore: Restore, *, cancel: threading.Event | None = None) -> Restore:
+def run_restore(
+    restore: Restore,
+    *,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Restore:
     """Load a backup into the restore's target database; return the restore, terminal.
 
     Picks `restore.source_copy`, or the first saved copy whose file is intact.
@@ -357,21 +361,17 @@ def run_restore(restore: Restore, *, cancel: threading.Event | None = None) -> R
     restore.heartbeat_at = now
     restore.save(update_fields=["status", "started_at", "heartbeat_at"])
     try:
-        _run_restore(restore, target, conn, secrets, cancel)
+        _run_restore(restore, target, conn, secrets, cancel, on_progress)
     except Exception as exc:
         log.exception("Restore %s failed unexpectedly", restore.pk)
-        _finish_restore(
-            restore, Restore.Status.FAILED, _clean(f"Internal error: {exc}", secrets)
-        )
+        _finish_restore(restore, Restore.Status.FAILED, _clean(f"Internal error: {exc}", secrets))
     return restore
 
 
-def _run_restore(restore, target, conn, secrets, cancel) -> None:
+def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
     backup = restore.backup
     if backup is None:
-        _finish_restore(
-            restore, Restore.Status.FAILED, "The backup of this restore was deleted"
-        )
+        _finish_restore(restore, Restore.Status.FAILED, "The backup of this restore was deleted")
         return
     if backup.status not in RESTORABLE:
         _finish_restore(
@@ -405,7 +405,7 @@ def _run_restore(restore, target, conn, secrets, cancel) -> None:
         _finish_restore(restore, Restore.Status.FAILED, _clean(str(exc), secrets))
         return
     source = _HashingReader(
-        fh, deadline, timeout, cancel, lambda n: _save_progress(Restore, restore.pk, n)
+        fh, deadline, timeout, cancel, lambda n: _save_progress(Restore, restore.pk, n, on_progress)
     )
     error = ""
     with _Workdir() as workdir, source:
@@ -430,8 +430,7 @@ def _run_restore(restore, target, conn, secrets, cancel) -> None:
     restore.bytes_done = source.size
     restore.save(update_fields=["bytes_done"])
     if not error and (
-        source.size != backup.size_bytes
-        or source.digest.hexdigest() != backup.checksum_sha256
+        source.size != backup.size_bytes or source.digest.hexdigest() != backup.checksum_sha256
     ):
         error = (
             f"The copy at {copy.location} changed while it was being restored: sha256 differs; "
@@ -452,9 +451,7 @@ def _pick_copy(restore: Restore, backup: Backup) -> tuple[BackupCopy | None, str
         check = check_copy(copy, backup)
         return (copy, "") if check.ok else (None, check.message)
     problems = []
-    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related(
-        "destination"
-    ):
+    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination"):
         check = check_copy(copy, backup)
         if check.ok:
             return copy, ""

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""/api/backups/... and /api/restores/... (included at /api/)."""
 
-urlpatterns: list = []
+from apps.backups.api.views import BackupViewSet, RestoreViewSet
+from apps.common.api import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("backups", BackupViewSet, basename="backup")
+router.register("restores", RestoreViewSet, basename="restore")
+
+urlpatterns = router.urls

@@ -1,0 +1,105 @@
+"""Backups, their per-destination results, and restores, as the API shows them."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.backups.models import Backup, BackupCopy, Restore
+from apps.common.serializers import StrictSerializerMixin
+
+
+class DestinationResultSerializer(serializers.ModelSerializer):
+    """One BackupCopy, under the seed's name `destination_results`."""
+
+    class Meta:
+        model = BackupCopy
+        fields = [
+            "destination_id",
+            "destination_name",
+            "status",
+            "location",
+            "size_bytes",
+            "error",
+            "verify_status",
+            "verify_message",
+            "verified_at",
+        ]
+        read_only_fields = fields
+
+
+class BackupSerializer(serializers.ModelSerializer):
+    destination_results = DestinationResultSerializer(source="copies", many=True, read_only=True)
+
+    class Meta:
+        model = Backup
+        fields = [
+            "id",
+            "database_id",
+            "schedule_id",
+            "trigger",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "size_bytes",
+            "bytes_done",
+            "checksum_sha256",
+            "file_name",
+            "compression",
+            "error",
+            "destination_results",
+        ]
+        read_only_fields = fields
+
+
+class ManualBackupSerializer(StrictSerializerMixin, serializers.Serializer):
+    database_id = serializers.IntegerField(min_value=1)
+
+
+class RestoreRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    target_database_id = serializers.IntegerField(min_value=1)
+    confirm = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+
+class RestoreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Restore
+        fields = [
+            "id",
+            "backup_id",
+            "target_database_id",
+            "source_copy_id",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "bytes_done",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class VerifyEntrySerializer(serializers.Serializer):
+    destination_id = serializers.IntegerField(allow_null=True)
+    destination_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=BackupCopy.Check.choices)
+    message = serializers.CharField()
+
+
+class VerifyResultSerializer(serializers.Serializer):
+    backup_id = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    results = VerifyEntrySerializer(many=True)
+
+
+class DeleteEntrySerializer(serializers.Serializer):
+    destination_id = serializers.IntegerField(allow_null=True)
+    destination_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["deleted", "kept", "failed"])
+    message = serializers.CharField()
+
+
+class DeleteResultSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    deleted = serializers.BooleanField()
+    results = DeleteEntrySerializer(many=True)

@@ -1,0 +1,245 @@
+"""Backups and restores: thin viewsets over apps.backups.services."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from apps.accounts.permissions import GroupRolePermission
+from apps.backups import services
+from apps.backups.api.serializers import (
+    BackupSerializer,
+    DeleteResultSerializer,
+    ManualBackupSerializer,
+    RestoreRequestSerializer,
+    RestoreSerializer,
+    VerifyResultSerializer,
+)
+from apps.backups.models import Backup, Restore
+from apps.common.filters import int_query_param
+from apps.databases.models import Database
+
+DOWNLOAD_CHUNK = 1 << 20
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+class BackupViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = BackupSerializer
+    permission_classes = [IsAuthenticated, GroupRolePermission]
+    operator_actions = {"verify", "download", "restore"}
+    filter_backends: list = []
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        queryset = Backup.objects.visible_to(self.request.user).select_related("database")
+        if self.action == "list":
+            database_id = int_query_param(self.request, "database_id")
+            if database_id is not None:
+                queryset = queryset.filter(database_id=database_id)
+            wanted = self.request.query_params.get("status")
+            if wanted:
+                if wanted not in Backup.Status.values:
+                    choices = ", ".join(Backup.Status.values)
+                    raise ValidationError({"status": f"must be one of {choices}, not {wanted!r}"})
+                queryset = queryset.filter(status=wanted)
+        return queryset.prefetch_related("copies").order_by("-created_at", "-id")
+
+    def group_id_of(self, obj) -> int:
+        return obj.database.group_id
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("database_id", int),
+            OpenApiParameter("status", str, enum=Backup.Status.values),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=ManualBackupSerializer, responses={202: BackupSerializer})
+    @action(detail=False, methods=["post"])
+    def manual(self, request):
+        serializer = ManualBackupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        database_id = serializer.validated_data["database_id"]
+        database = Database.objects.visible_to(request.user).filter(pk=database_id).first()
+        if database is None:
+            raise ValidationError({"database_id": f"Database {database_id} does not exist."})
+        backup = services.request_manual_backup(database, request.user)
+        return Response(BackupSerializer(backup).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=VerifyResultSerializer)
+    @action(detail=True, methods=["get"])
+    def verify(self, request, pk=None):
+        backup = self.get_object()
+        try:
+            results = services.verify_backup(backup)
+        except services.BackupBusy as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        ok = bool(results) and all(r["status"] == "ok" for r in results)
+        return Response({"backup_id": backup.pk, "ok": ok, "results": results})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("destination_id", int)],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        backup = self.get_object()
+        destination_id = int_query_param(request, "destination_id")
+        try:
+            copy, fh, size = services.open_copy_for_download(backup, destination_id)
+        except services.NotAvailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        name = backup.file_name or copy.location.rsplit("/", 1)[-1]
+        try:
+            start, end = _parse_range(request.headers.get("Range"), size)
+        except _Unsatisfiable:
+            fh.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        if start is None:
+            response = StreamingHttpResponse(_stream(fh, 0, size), content_type="application/octet-stream")
+            response["Content-Length"] = str(size)
+        else:
+            length = end - start + 1
+            response = StreamingHttpResponse(
+                _stream(fh, start, length), status=206, content_type="application/octet-stream"
+            )
+            response["Content-Length"] = str(length)
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        response["Accept-Ranges"] = "bytes"
+        response["X-Checksum-Sha256"] = backup.checksum_sha256
+        return response
+
+    @extend_schema(
+        parameters=[OpenApiParameter("delete_files", bool)],
+        responses={204: None, 409: DeleteResultSerializer},
+    )
+    def destroy(self, request, *args, **kwargs):
+        backup = self.get_object()
+        delete_files = _bool_query_param(request, "delete_files", default=False)
+        try:
+            result = services.delete_backup(backup, delete_files)
+        except services.BackupBusy as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        if result.deleted:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(
+            {
+                "detail": "Some files could not be deleted; the backup stays on record "
+                "with the copies that remain.",
+                "deleted": False,
+                "results": result.results,
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+
+    @extend_schema(request=RestoreRequestSerializer, responses={202: RestoreSerializer})
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        backup = self.get_object()
+        serializer = RestoreRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        target = Database.objects.filter(pk=data["target_database_id"]).first()
+        if target is None:
+            raise ValidationError(
+                {"target_database_id": f"Database {data['target_database_id']} does not exist."}
+            )
+        restore = services.request_restore(backup, target, request.user, data["confirm"])
+        return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = RestoreSerializer
+    permission_classes = [IsAuthenticated, GroupRolePermission]
+    filter_backends: list = []
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return (
+            Restore.objects.visible_to(self.request.user)
+            .select_related("target_database")
+            .order_by("-created_at", "-id")
+        )
+
+    def group_id_of(self, obj) -> int:
+        return obj.target_database.group_id
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int | None, int | None]:
+    """Return (start, end) of a single `bytes=a-b` range, or (None, None) to send everything.
+
+    Several ranges or a malformed header are ignored (the whole file is sent,
+    as RFC 9110 allows); a range outside the file raises _Unsatisfiable.
+    """
+    if not header:
+        return None, None
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None, None
+    first, last = match.groups()
+    if first == "":
+        length = int(last)
+        if length == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise _Unsatisfiable
+    return start, min(end, size - 1)
+
+
+def _stream(fh, start: int, length: int):
+    """Yield `length` bytes of fh from `start` in 1 MiB chunks; close fh at the end."""
+    try:
+        if start:
+            fh.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = fh.read(min(DOWNLOAD_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        fh.close()
+
+
+def _bool_query_param(request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValidationError({name: f"must be true or false, not {raw!r}"})

@@ -1,0 +1,67 @@
+"""`manage.py restore <backup_id> --target <database_id> --yes`: restore one backup now."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
+from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.runner import run_restore
+from apps.backups.services import RESTORABLE
+from apps.databases.models import Database
+
+
+class Command(BaseCommand):
+    help = (
+        "Restore a backup into a database now, replacing its data. Needs --yes. "
+        "Exits 0 when completed, 1 when failed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("backup_id", type=int)
+        parser.add_argument("--target", type=int, required=True, help="id of the database to restore into")
+        parser.add_argument(
+            "--destination", type=int, default=None, help="read the copy at this destination id"
+        )
+        parser.add_argument("--yes", action="store_true", help="confirm that the target's data is replaced")
+
+    def handle(self, *args, backup_id: int, target: int, destination: int | None, yes: bool, **options):
+        backup = Backup.objects.select_related("database").filter(pk=backup_id).first()
+        if backup is None:
+            raise CommandError(f"Backup {backup_id} does not exist")
+        database = Database.objects.filter(pk=target).first()
+        if database is None:
+            raise CommandError(f"Database {target} does not exist")
+        if backup.status not in RESTORABLE:
+            raise CommandError(
+                f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be restored"
+            )
+        if database.engine != backup.database.engine:
+            raise CommandError(
+                f"Backup #{backup.pk} is a {backup.database.engine} dump; database {target} uses {database.engine}"
+            )
+        source_copy = None
+        if destination is not None:
+            source_copy = backup.copies.filter(destination_id=destination).first()
+            if source_copy is None or source_copy.status != BackupCopy.Status.COMPLETED:
+                raise CommandError(f"Backup #{backup.pk} has no saved copy at destination {destination}")
+        if not yes:
+            raise CommandError(
+                f"This replaces the data of database {database.name!r} ({database.database_name}). "
+                "Run again with --yes to confirm."
+            )
+        restore = Restore.objects.create(backup=backup, target_database=database, source_copy=source_copy)
+        self.stdout.write(f"Restore #{restore.pk}: backup #{backup.pk} into {database.name} started")
+
+        def progress(done: int) -> None:
+            self.stdout.write(f"  {human_bytes(done)} read")
+
+        with cancel_on_signals() as cancel:
+            restore = run_restore(restore, cancel=cancel, on_progress=progress)
+        if restore.status != Restore.Status.COMPLETED:
+            raise CommandError(f"Restore #{restore.pk} failed: {restore.error}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Restore #{restore.pk} completed from {restore.source_copy.location if restore.source_copy else '?'}"
+            )
+        )
