@@ -197,6 +197,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BackupStatusEnum": "apps.backups.models.Backup.Status",
+        "CopyStatusEnum": "apps.backups.models.BackupCopy.Status",
+        "CopyCheckEnum": "apps.backups.models.BackupCopy.Check",
+        "RestoreStatusEnum": "apps.backups.models.Restore.Status",
+        "RoleEnum": "apps.accounts.models.Membership.Role",
+    },
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
