@@ -1,14 +1,85 @@
-"""PostgreSQL: psycopg2 for the connection test; pg_dump / pg_restore for backups."""
+"""PostgreSQL: psycopg2 for the connection test; pg_dump / pg_restore for backups.
+
+dump: `pg_dump --format=custom -Z0` (uncompressed: the pipeline compresses
+once, faster) to stdout; extension "dump". restore: `pg_restore --clean
+--if-exists --no-owner --exit-on-error` reading that archive from stdin
+(sequential, so no parallel restore). The password reaches both tools only
+through a 0600 PGPASSFILE in the run's workdir; host, port, user and
+database go in one libpq connection string (`-d`), so no name can be
+mistaken for an option or a connection string.
+"""
 
 from __future__ import annotations
 
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, Engine
+from pathlib import Path
+from typing import BinaryIO
+
+from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.backups.engines.process import ProcessDumpStream, find_tool, private_file, remove_files, run_with_stdin
+
+_HINT = "install the PostgreSQL client tools"
 
 
 class PostgresEngine(Engine):
     name = "postgresql"
     label = "PostgreSQL"
     default_port = 5432
+    extension = "dump"
+    # Where Debian/Ubuntu keep versioned client tools when they are not on PATH.
+    fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
+
+    def tool(self, name: str) -> str:
+        return find_tool([name], fallback_globs=[g.format(tool=name) for g in self.fallback_globs], hint=_HINT)
+
+    def dump_command(self, conn: ConnectionInfo, pg_dump: str = "pg_dump") -> list[str]:
+        """The pg_dump argv (no secret in it)."""
+        return [pg_dump, "--format=custom", "-Z0", "--no-password", "-d", conninfo(conn, self.default_port)]
+
+    def restore_command(self, conn: ConnectionInfo, pg_restore: str = "pg_restore") -> list[str]:
+        """The pg_restore argv (no secret in it); the archive comes on stdin."""
+        return [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--exit-on-error",
+            "--no-password",
+            "-d",
+            conninfo(conn, self.default_port),
+        ]
+
+    def dump(self, conn: ConnectionInfo, *, timeout: int, workdir: Path) -> DumpStream:
+        """Start pg_dump; its custom-format, uncompressed archive is the stream."""
+        argv = self.dump_command(conn, self.tool("pg_dump"))
+        passfile = pgpass_file(conn, workdir)
+        return ProcessDumpStream(
+            argv,
+            tool="pg_dump",
+            conn=conn,
+            timeout=timeout,
+            extension=self.extension,
+            env={"PGPASSFILE": str(passfile)},
+            cleanup=[passfile],
+            describe=_describe,
+        )
+
+    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+        """Stream a custom-format archive into pg_restore; raise EngineError on any error it reports."""
+        argv = self.restore_command(conn, self.tool("pg_restore"))
+        passfile = pgpass_file(conn, workdir)
+        try:
+            run_with_stdin(
+                argv,
+                source,
+                tool="pg_restore",
+                conn=conn,
+                timeout=timeout,
+                env={"PGPASSFILE": str(passfile)},
+                describe=_describe,
+                failed=_restore_reported_error,
+            )
+        finally:
+            remove_files([passfile])
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         import psycopg2
@@ -49,3 +120,53 @@ def _classify(text: str, conn: ConnectionInfo) -> str:
     if "connection refused" in lowered or "could not connect" in lowered:
         return f"Host unreachable: connection to {where} refused"
     return f"Connection failed: {first}"
+
+
+def _quote(value: str) -> str:
+    """Quote a value for a libpq connection string."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def conninfo(conn: ConnectionInfo, default_port: int = 5432) -> str:
+    """A libpq connection string without the password."""
+    if not conn.database_name:
+        raise EngineError("postgresql: no database name")
+    parts = {
+        "dbname": conn.database_name,
+        "host": conn.host or "127.0.0.1",
+        "port": str(conn.port or default_port),
+        "user": conn.username,
+        "application_name": "backupmanager",
+    }
+    if conn.options.get("sslmode"):
+        parts["sslmode"] = str(conn.options["sslmode"])
+    return " ".join(f"{key}={_quote(value)}" for key, value in parts.items() if value)
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def pgpass_file(conn: ConnectionInfo, workdir: Path) -> Path:
+    """A 0600 password file for this run only (so every field is a wildcard but the password)."""
+    if any(c in conn.password for c in "\r\n"):
+        raise EngineError("postgresql: the password cannot contain a line break")
+    return private_file(workdir, ".pgpass-", f"*:*:*:*:{_pgpass_escape(conn.password)}\n")
+
+
+def _restore_reported_error(output: str) -> bool:
+    return any(line.startswith("pg_restore: error") for line in output.splitlines())
+
+
+def _describe(rc: int | None, text: str) -> str | None:
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return f"Authentication failed: {_first_error(text)}"
+    return None
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if "error" in line.lower() or "fatal" in line.lower():
+            return line.strip()
+    return text.strip().splitlines()[-1] if text.strip() else ""

@@ -24,7 +24,7 @@ def drain(stream: DumpStream, path: Path) -> str:
 
 def fake_tool(bindir: Path, name: str, script: str) -> Path:
     """Write an executable shell script named `name` into `bindir`."""
-    bindir.mkdir(exist_ok=True)
+    bindir.mkdir(parents=True, exist_ok=True)
     path = bindir / name
     path.write_text("#!/bin/sh\n" + script)
     path.chmod(0o755)
