@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_django(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))}
     base.update({"DJANGO_SETTINGS_MODULE": "backupmanager.settings", "BM_DATA_DIR": str(tmp_path / "data")})
     base.update(env)
     return subprocess.run(
@@ -70,7 +70,7 @@ def test_check_deploy_passes_without_warnings_in_a_production_like_environment(t
         "BM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "backups.example.com",
     }
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))}
     base.update({"BM_DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "backupmanager.settings", **env})
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
