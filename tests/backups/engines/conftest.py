@@ -62,3 +62,47 @@ def pg_databases(pg_server):
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         connection.close()
+
+
+@pytest.fixture
+def mysql_databases(mysql_server):
+    """Factory: create an empty MariaDB database, return its ConnectionInfo; all are dropped afterwards."""
+    import MySQLdb
+
+    from apps.backups.engines.base import ConnectionInfo
+
+    created: list[str] = []
+
+    def admin():
+        return MySQLdb.connect(
+            host=mysql_server["host"],
+            port=int(mysql_server["port"]),
+            user=mysql_server["user"],
+            password=mysql_server["password"],
+            charset="utf8mb4",
+        )
+
+    def make(prefix: str = "bm_eng") -> ConnectionInfo:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        connection = admin()
+        try:
+            connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        finally:
+            connection.close()
+        created.append(name)
+        return ConnectionInfo(
+            engine="mysql",
+            host=mysql_server["host"],
+            port=int(mysql_server["port"]),
+            database_name=name,
+            username=mysql_server["user"],
+            password=mysql_server["password"],
+        )
+
+    yield make
+    connection = admin()
+    try:
+        for name in created:
+            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        connection.close()

@@ -294,14 +294,21 @@ def test_it_fails_when_the_target_database_does_not_exist(engine, source, tmp_pa
     dump = tmp_path / "db.dump"
     drain(engine.dump(source, timeout=60, workdir=workdir), dump)
     missing = dataclasses.replace(source, database_name="bm_no_such_database")
-    with open(dump, "rb") as fh, pytest.raises(EngineError, match='database "bm_no_such_database" does not exist'):
+    with (
+        open(dump, "rb") as fh,
+        pytest.raises(EngineError, match='database "bm_no_such_database" does not exist'),
+    ):
         engine.restore(missing, fh, timeout=30, workdir=workdir)
 
 
 def test_it_treats_an_error_line_as_failure_even_when_pg_restore_exits_zero(
     engine, pg_databases, tmp_path, workdir, monkeypatch
 ):
-    fake_tool(tmp_path / "bin", "pg_restore", 'cat >/dev/null\necho "pg_restore: error: could not execute query" >&2\n')
+    fake_tool(
+        tmp_path / "bin",
+        "pg_restore",
+        'cat >/dev/null\necho "pg_restore: error: could not execute query" >&2\n',
+    )
     monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
     target = pg_databases("bm_dst")
     with pytest.raises(EngineError, match="could not execute query"):
