@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.destinations import views
 
 app_name = "destinations"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("new/<int:database_id>/", views.DestinationCreateView.as_view(), name="create"),
+    path("browse/", views.PathBrowseView.as_view(), name="browse"),
+    path("check/", views.PathCheckView.as_view(), name="check"),
+    path("<int:pk>/edit/", views.DestinationUpdateView.as_view(), name="update"),
+    path("<int:pk>/delete/", views.DestinationDeleteView.as_view(), name="delete"),
+    path("<int:pk>/toggle/", views.DestinationToggleView.as_view(), name="toggle"),
+]

@@ -60,3 +60,10 @@ def until(value: datetime | None) -> str:
 @register.filter
 def as_timedelta_seconds(value: timedelta | None):
     return value.total_seconds() if value else None
+
+
+@register.filter
+def basename(value: str) -> str:
+    """'/a/b/c' -> 'c'."""
+    value = (value or "").rstrip("/")
+    return value.rsplit("/", 1)[-1] or "/"

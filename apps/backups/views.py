@@ -1,0 +1,285 @@
+"""Dashboard and backup actions: run now, live activity, verify, download, delete, restore."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import DetailView, TemplateView
+
+from apps.accounts.roles import Role
+from apps.backups.models import Backup, BackupCopy, Restore
+from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role, role_flags
+from apps.databases.models import Database
+
+BACKUP_ROWS = 50
+PROBLEM_CHECKS = {BackupCopy.Check.MISSING, BackupCopy.Check.CORRUPT, BackupCopy.Check.UNREACHABLE}
+
+
+# --- shared pieces ---------------------------------------------------------------
+
+
+def copy_indicator(copy: BackupCopy) -> dict:
+    """How one copy shows in the table: saved ✓, failed ✗, missing/damaged ⚠ (after verify), running …"""
+    if copy.verify_status in PROBLEM_CHECKS:
+        label = {"missing": "file missing", "corrupt": "file damaged", "unreachable": "unreachable"}[copy.verify_status]
+        return {"css": "missing", "mark": "⚠", "label": label}
+    if copy.status == BackupCopy.Status.COMPLETED:
+        verified = " and verified" if copy.verify_status == BackupCopy.Check.OK else ""
+        return {"css": "saved", "mark": "✓", "label": f"saved{verified}"}
+    if copy.status == BackupCopy.Status.FAILED:
+        return {"css": "failed", "mark": "✗", "label": "failed"}
+    return {"css": "running", "mark": "…", "label": "writing"}
+
+
+def decorate(backup: Backup) -> Backup:
+    backup.copy_list = list(backup.copies.all())
+    for copy in backup.copy_list:
+        copy.indicator = copy_indicator(copy)
+    backup.downloadable = any(c.status == BackupCopy.Status.COMPLETED for c in backup.copy_list)
+    return backup
+
+
+def activity_context(database: Database, flags: dict) -> dict:
+    """The backups table, restores and the missing-file banner of one database (polled while active)."""
+    rows = list(
+        database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1]
+    )
+    more = len(rows) > BACKUP_ROWS
+    backups = [decorate(b) for b in rows[:BACKUP_ROWS]]
+    restores = list(
+        Restore.objects.filter(target_database=database)
+        .select_related("backup", "backup__database", "requested_by")
+        .order_by("-created_at", "-id")[:10]
+    )
+    missing = [c for b in backups for c in b.copy_list if c.indicator["css"] == "missing"]
+    active = any(b.status in Backup.ACTIVE for b in backups) or any(
+        r.status not in Restore.TERMINAL for r in restores
+    )
+    return {
+        "database": database,
+        "backups": backups,
+        "more_backups": more,
+        "restores": restores,
+        "missing_copies": missing,
+        "active": active,
+        "finished_statuses": [s.value for s in Backup.TERMINAL],
+        **{k: flags[k] for k in ("role", "can_operate", "can_manage") if k in flags},
+    }
+
+
+def _back_to(backup: Backup) -> str:
+    return reverse("databases:detail", args=[backup.database_id])
+
+
+def _next_or(request, default: str) -> str:
+    nxt = request.POST.get("next") or request.GET.get("next") or ""
+    # Only paths on this site (no scheme, no //host) may be redirect targets.
+    if nxt.startswith("/") and not nxt.startswith("//"):
+        return nxt
+    return default
+
+
+# --- pages -------------------------------------------------------------------------
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    template_name = "backups/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        from apps.backups.dashboard import dashboard_context
+
+        return {**super().get_context_data(**kwargs), **dashboard_context(self.request.user)}
+
+
+class BackupScopedMixin(ScopedObjectMixin):
+    model = Backup
+    context_object_name = "backup"
+
+    def scoped_queryset(self):
+        return Backup.objects.visible_to(self.request.user).select_related("database", "database__group")
+
+    def group_id_of(self, obj) -> int:
+        return obj.database.group_id
+
+
+class BackupDetailView(BackupScopedMixin, DetailView):
+    template_name = "backups/backup_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        decorate(self.object)
+        context["restores"] = self.object.restores.select_related("target_database").order_by("-created_at")[:10]
+        context["finished"] = self.object.status in Backup.TERMINAL
+        return context
+
+
+class DatabaseActivityView(LoginRequiredMixin, View):
+    """GET: the backups/restores fragment of one database, polled by the page while jobs run."""
+
+    def get(self, request, database_id):
+        database = get_object_or_404(Database.objects.visible_to(request.user), pk=database_id)
+        flags = require_role(request.user, database.group_id, Role.VIEWER)
+        response = render(request, "includes/backup_activity.html", activity_context(database, flags))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- actions (POST) -----------------------------------------------------------------
+
+
+class BackupRunView(LoginRequiredMixin, View):
+    """POST: queue a manual backup of a database; the worker picks it up within about a second."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, database_id):
+        from apps.backups.services import request_manual_backup
+
+        database = get_object_or_404(Database.objects.visible_to(request.user), pk=database_id)
+        require_role(request.user, database.group_id, Role.OPERATOR)
+        enabled = database.destinations.filter(enabled=True).count()
+        if not enabled:
+            messages.error(request, "This database has no enabled destination: add or enable one, then run the backup.")
+            return redirect(reverse("databases:detail", args=[database.pk]) + "#destinations")
+        backup = request_manual_backup(database, request.user)
+        messages.success(
+            request,
+            f"Backup #{backup.pk} of {database.name} queued for {enabled} destination{'s' if enabled != 1 else ''}; "
+            "its progress shows below.",
+        )
+        return redirect(_next_or(request, reverse("databases:detail", args=[database.pk])))
+
+
+class BackupVerifyView(BackupScopedMixin, View):
+    """POST: re-read every saved copy and compare size and sha256."""
+
+    http_method_names = ["post"]
+    required_role = Role.OPERATOR
+
+    def post(self, request, pk):
+        from apps.backups.services import BackupBusy, verify_backup
+
+        backup = self.get_object()
+        try:
+            results = verify_backup(backup)
+        except BackupBusy as exc:
+            messages.error(request, str(exc) + ".")
+            return redirect(_next_or(request, _back_to(backup)))
+        if not results:
+            messages.warning(request, f"Backup #{backup.pk} has no saved copy to verify.")
+        else:
+            bad = [r for r in results if r["status"] != "ok"]
+            if not bad:
+                messages.success(request, f"Backup #{backup.pk} verified: all {len(results)} copies match their size and sha256.")
+            else:
+                details = "; ".join(f"{r['destination_name']}: {r['message']}" for r in bad)
+                messages.error(request, f"Backup #{backup.pk}: {len(bad)} of {len(results)} copies have a problem — {details}.")
+        return redirect(_next_or(request, _back_to(backup)))
+
+
+class BackupDownloadView(BackupScopedMixin, View):
+    """GET: stream the whole backup (first copy present) or one destination's copy (?destination=)."""
+
+    required_role = Role.OPERATOR
+
+    def get(self, request, pk):
+        from apps.backups.services import NotAvailable, open_copy_for_download
+
+        backup = self.get_object()
+        raw = request.GET.get("destination")
+        destination_id = None
+        if raw:
+            if not raw.isdigit():
+                raise Http404("No such destination")
+            destination_id = int(raw)
+        try:
+            copy, fh, size = open_copy_for_download(backup, destination_id)
+        except NotAvailable as exc:
+            messages.error(request, f"Download of backup #{backup.pk} is not possible: {exc}.")
+            return redirect(_back_to(backup))
+        name = backup.file_name or (copy.location.rsplit("/", 1)[-1] if copy.location else f"backup-{backup.pk}")
+        response = FileResponse(fh, as_attachment=True, filename=name, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        return response
+
+
+class BackupDeleteView(BackupScopedMixin, DetailView):
+    """GET: a confirmation saying exactly what goes (?files=0|1); POST: delete it."""
+
+    required_role = Role.OWNER
+    template_name = "backups/backup_confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["delete_files"] = self.request.GET.get("files") == "1"
+        decorate(self.object)
+        return context
+
+    def post(self, request, pk):
+        from apps.backups.services import BackupBusy, delete_backup
+
+        backup = self.get_object()
+        delete_files = request.POST.get("delete_files") == "1"
+        back = _back_to(backup)
+        try:
+            result = delete_backup(backup, delete_files)
+        except BackupBusy as exc:
+            messages.error(request, str(exc) + ".")
+            return redirect(back)
+        if result.deleted and delete_files:
+            detail = "; ".join(r["message"] for r in result.results)
+            messages.success(request, f"Backup #{pk} and its files deleted" + (f": {detail}." if detail else "."))
+        elif result.deleted:
+            kept = [r["message"] for r in result.results]
+            messages.success(request, f"Backup #{pk}'s record deleted; its files stay on disk" + (f" ({'; '.join(kept)})." if kept else "."))
+        else:
+            failed = "; ".join(f"{r['destination_name']}: {r['message']}" for r in result.results if r["status"] == "failed")
+            messages.error(request, f"Backup #{pk} was kept because some files could not be deleted — {failed}.")
+        return redirect(back)
+
+
+class BackupRestoreView(BackupScopedMixin, DetailView):
+    """GET: choose a target database of the same engine and type its name; POST: queue the restore."""
+
+    required_role = Role.OPERATOR
+    template_name = "backups/backup_restore.html"
+
+    def targets(self, backup):
+        qs = Database.objects.visible_to(self.request.user).filter(engine=backup.database.engine).select_related("group")
+        ids = operable_group_ids(self.request.user)
+        if ids is not None:
+            qs = qs.filter(group_id__in=ids)
+        return qs.order_by("group__name", "name")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["targets"] = self.targets(self.object)
+        context.setdefault("errors", {})
+        context.setdefault("selected", self.object.database_id)
+        context.setdefault("confirm", "")
+        context["restorable"] = self.object.status in (Backup.Status.COMPLETED, Backup.Status.PARTIAL)
+        return context
+
+    def post(self, request, pk):
+        from apps.backups.services import request_restore
+
+        self.object = backup = self.get_object()
+        raw = request.POST.get("target", "")
+        confirm = request.POST.get("confirm", "")
+        target = self.targets(backup).filter(pk=int(raw)).first() if raw.isdigit() else None
+        try:
+            restore = request_restore(backup, target, request.user, confirm)
+        except ValidationError as exc:
+            errors = {("target" if k == "target_database_id" else k): v for k, v in exc.message_dict.items()}
+            context = self.get_context_data(errors=errors, selected=target.pk if target else None, confirm=confirm)
+            return self.render_to_response(context, status=400)
+        messages.success(
+            request,
+            f"Restore #{restore.pk} of backup #{backup.pk} into {target.name} queued; its progress shows below.",
+        )
+        return redirect(reverse("databases:detail", args=[target.pk]))

@@ -1,0 +1,116 @@
+"""The database form: its fields follow the engine (network server or SQLite file)."""
+
+from __future__ import annotations
+
+import os
+
+from django import forms
+
+from apps.backups.engines import ENGINES, ConnectionInfo
+from apps.databases.models import Database
+from apps.groups.models import Group
+
+NETWORK_FIELDS = ("host", "port", "username", "password")
+CONNECTION_FIELDS = ("engine", "host", "port", "database_name", "username", "password")
+
+
+class DatabaseForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted; never shown again.",
+    )
+    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+
+    class Meta:
+        model = Database
+        fields = [
+            "group", "name", "engine", "host", "port", "database_name", "username", "password",
+            "compression", "timeout_seconds",
+        ]
+        labels = {
+            "database_name": "Database name",
+            "timeout_seconds": "Timeout (seconds)",
+        }
+        help_texts = {
+            "timeout_seconds": "Limit for one backup or restore; empty uses the server default.",
+            "compression": "zstd is the fastest; gzip is the most widely readable.",
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        groups = Group.objects.visible_to(user)
+        if not user.is_superuser:
+            groups = groups.filter(memberships__user=user, memberships__role="owner")
+        self.fields["group"].queryset = groups.order_by("name")
+        self.fields["group"].empty_label = None if groups.count() == 1 else "Choose a group"
+        self.fields["engine"].widget.attrs["data-engine-select"] = ""
+        self.fields["port"].widget.attrs["placeholder"] = "default"
+        self.fields["database_name"].widget.attrs.update(
+            {"data-label-sqlite": "SQLite file path", "data-label-other": "Database name"}
+        )
+        self.fields["database_name"].help_text = "For SQLite, the absolute path of the database file on this server."
+        self.fields["host"].widget.attrs["autocomplete"] = "off"
+        self.fields["username"].widget.attrs["autocomplete"] = "off"
+        if not (self.instance.pk and self.instance.has_password):
+            del self.fields["clear_password"]
+        else:
+            self.fields["password"].help_text = "A password is stored; leave empty to keep it."
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+    def clean(self):
+        data = super().clean()
+        engine = data.get("engine")
+        if engine not in ENGINES:
+            return data
+        if engine == "sqlite":
+            path = (data.get("database_name") or "").strip()
+            if path and not os.path.isabs(path):
+                self.add_error("database_name", "Enter the absolute path of the SQLite file (it starts with /).")
+            data["database_name"] = path
+            for name in NETWORK_FIELDS:
+                data[name] = None if name == "port" else ""
+        else:
+            if not (data.get("host") or "").strip():
+                self.add_error("host", "Enter the server's host name or IP address.")
+            if not data.get("port"):
+                data["port"] = ENGINES[engine].default_port
+        group, name = data.get("group"), data.get("name")
+        if group and name:
+            clash = Database.objects.filter(group=group, name__iexact=name).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error("name", f"The group “{group}” already has a database named “{name}”.")
+        return data
+
+    def _post_clean(self):
+        keep_password = self.instance.password if self.instance.pk else ""
+        super()._post_clean()
+        data = getattr(self, "cleaned_data", {})
+        if data.get("engine") == "sqlite" or data.get("clear_password"):
+            self.instance.password = ""
+        elif not data.get("password"):
+            self.instance.password = keep_password
+
+    def connection_info(self) -> ConnectionInfo:
+        """What the engine needs to try this form's settings (valid connection fields required)."""
+        data = self.cleaned_data
+        password = data.get("password") or ""
+        if not password and self.instance.pk and not data.get("clear_password"):
+            password = Database.objects.get(pk=self.instance.pk).password or ""
+        return ConnectionInfo(
+            engine=data["engine"],
+            host=data.get("host") or "",
+            port=data.get("port"),
+            database_name=data.get("database_name") or "",
+            username=data.get("username") or "",
+            password=password if data["engine"] != "sqlite" else "",
+            options=dict(self.instance.options or {}) if self.instance.pk else {},
+        )
+
+    def connection_errors(self) -> dict:
+        """Errors that keep a connection test from running (name and group do not matter)."""
+        return {k: v for k, v in self.errors.items() if k in CONNECTION_FIELDS or k == "__all__"}

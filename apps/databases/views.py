@@ -1,0 +1,198 @@
+"""Databases: list by group, detail (destinations, schedules, backups), create/edit/delete, connection test."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views import View
+from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
+
+from apps.accounts.roles import Role
+from apps.backups.engines import ENGINES, get_engine
+from apps.backups.models import Backup
+from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
+from apps.databases.forms import DatabaseForm
+from apps.databases.models import Database
+from apps.groups.models import Group
+
+
+class DatabaseScopedMixin(ScopedObjectMixin):
+    model = Database
+
+    def scoped_queryset(self):
+        return Database.objects.visible_to(self.request.user).select_related("group")
+
+    def group_id_of(self, obj) -> int:
+        return obj.group_id
+
+
+class DatabaseListView(LoginRequiredMixin, ListView):
+    template_name = "databases/database_list.html"
+    context_object_name = "databases"
+
+    def get_queryset(self):
+        user = self.request.user
+        latest = Backup.objects.filter(database=OuterRef("pk")).order_by("-created_at", "-id")
+        qs = (
+            Database.objects.visible_to(user)
+            .select_related("group")
+            .annotate(
+                last_status=Subquery(latest.values("status")[:1]),
+                last_at=Subquery(latest.values("created_at")[:1]),
+                destination_count=Count("destinations", distinct=True),
+                schedule_count=Count("schedules", distinct=True),
+            )
+            .order_by("group__name", "name")
+        )
+        self.selected_group = None
+        group_id = self.request.GET.get("group")
+        if group_id:
+            try:
+                self.selected_group = Group.objects.visible_to(user).get(pk=int(group_id))
+            except (ValueError, Group.DoesNotExist):
+                raise Http404("No such group") from None
+            qs = qs.filter(group=self.selected_group)
+        return qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["groups"] = Group.objects.visible_to(self.request.user).order_by("name")
+        context["selected_group"] = self.selected_group
+        owned = managed_group_ids(self.request.user)
+        context["can_add"] = owned is None or bool(owned)
+        return context
+
+
+class _DatabaseFormMixin:
+    form_class = DatabaseForm
+    template_name = "databases/database_form.html"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["engine_ports"] = {k: cls.default_port for k, cls in ENGINES.items()}
+        return context
+
+    def get_success_url(self):
+        return reverse("databases:detail", args=[self.object.pk])
+
+
+class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
+    model = Database
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            owned = managed_group_ids(request.user)
+            if owned is not None and not owned:
+                messages.info(request, "Databases belong to a group you own. Create a group first.")
+                return redirect("groups:create")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        initial = super().get_initial()
+        if self.request.GET.get("group", "").isdigit():
+            initial["group"] = int(self.request.GET["group"])
+        initial["engine"] = "postgresql"
+        return initial
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(
+            self.request, f"Database “{self.object.name}” added. Next: add a destination and a schedule below."
+        )
+        return response
+
+
+class DatabaseUpdateView(DatabaseScopedMixin, _DatabaseFormMixin, UpdateView):
+    required_role = Role.OWNER
+    context_object_name = "database"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, f"Database “{self.object.name}” saved.")
+        return response
+
+
+class DatabaseDeleteView(DatabaseScopedMixin, DeleteView):
+    required_role = Role.OWNER
+    template_name = "databases/database_confirm_delete.html"
+    context_object_name = "database"
+    success_url = reverse_lazy("databases:list")
+
+    def form_valid(self, form):
+        name = self.object.name
+        response = super().form_valid(form)
+        messages.success(
+            self.request,
+            f"Database “{name}” deleted with its destinations, schedules and backup records. "
+            "Backup files already written stay on disk.",
+        )
+        return response
+
+
+class DatabaseDetailView(DatabaseScopedMixin, DetailView):
+    template_name = "databases/database_detail.html"
+    context_object_name = "database"
+
+    def get_context_data(self, **kwargs):
+        from apps.backups.views import activity_context
+        from apps.destinations.forms import DestinationForm
+
+        context = super().get_context_data(**kwargs)
+        db = self.object
+        context["destinations"] = db.destinations.annotate(copy_count=Count("copies")).order_by("name")
+        context["schedules"] = db.schedules.order_by("name")
+        context.update(activity_context(db, context))
+        if context["can_manage"]:
+            from apps.destinations.paths import allowed_roots
+
+            context["destination_form"] = DestinationForm(database=db)
+            context["allowed_roots"] = allowed_roots()
+        return context
+
+
+class DatabaseTestConnectionView(LoginRequiredMixin, View):
+    """POST the form's fields; answer a fragment saying whether the connection works. Saves nothing."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk=None):
+        instance = None
+        if pk is not None:
+            instance = get_object_or_404(Database.objects.visible_to(request.user), pk=pk)
+            require_role(request.user, instance.group_id, Role.OWNER)
+        elif managed_group_ids(request.user) == []:
+            raise PermissionDenied("Only group owners can add databases.")
+        form = DatabaseForm(request.POST, instance=instance, user=request.user)
+        form.is_valid()
+        errors = form.connection_errors()
+        if errors:
+            return render(request, "includes/connection_result.html", {"errors": errors})
+        result = _test(form.connection_info())
+        return render(request, "includes/connection_result.html", {"result": result})
+
+
+class DatabaseCheckView(DatabaseScopedMixin, DetailView):
+    """POST: test the saved connection of a database (operators and owners)."""
+
+    http_method_names = ["post"]
+    required_role = Role.OPERATOR
+
+    def post(self, request, pk):
+        database = self.get_object()
+        result = _test(database.connection_info())
+        return render(request, "includes/connection_result.html", {"result": result})
+
+
+def _test(conn):
+    return get_engine(conn.engine).test_connection(conn, timeout=settings.BM_CONNECTION_TIMEOUT).as_dict()

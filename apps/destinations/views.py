@@ -1,0 +1,144 @@
+"""Destinations of a database: add / edit / enable / delete, and the folder picker fragments."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import CreateView, DeleteView, UpdateView
+
+from apps.accounts.roles import Role
+from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
+from apps.databases.models import Database
+from apps.destinations.forms import DestinationForm
+from apps.destinations.models import Destination
+
+
+class DestinationScopedMixin(ScopedObjectMixin):
+    model = Destination
+    required_role = Role.OWNER
+    context_object_name = "destination"
+
+    def scoped_queryset(self):
+        visible = Database.objects.visible_to(self.request.user)
+        return Destination.objects.filter(database__in=visible).select_related("database")
+
+    def group_id_of(self, obj) -> int:
+        return obj.database.group_id
+
+    def get_success_url(self):
+        return reverse("databases:detail", args=[self.object.database_id]) + "#destinations"
+
+
+def _roots_context() -> dict:
+    from apps.destinations.paths import allowed_roots
+
+    return {"allowed_roots": allowed_roots()}
+
+
+class DestinationCreateView(LoginRequiredMixin, CreateView):
+    model = Destination
+    form_class = DestinationForm
+    template_name = "destinations/destination_form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.database = get_object_or_404(Database.objects.visible_to(request.user), pk=kwargs["database_id"])
+        require_role(request.user, self.database.group_id, Role.OWNER)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "database": self.database}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "database": self.database, **_roots_context()}
+
+    def form_valid(self, form):
+        try:
+            response = super().form_valid(form)
+        except OSError as exc:
+            form.add_error("path", f"The folder could not be created: {exc.strerror}.")
+            return self.form_invalid(form)
+        messages.success(self.request, f"Destination “{self.object.name}” added: backups will be written to {self.object.path}.")
+        return response
+
+    def get_success_url(self):
+        return reverse("databases:detail", args=[self.database.pk]) + "#destinations"
+
+
+class DestinationUpdateView(DestinationScopedMixin, UpdateView):
+    form_class = DestinationForm
+    template_name = "destinations/destination_form.html"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "database": self.object.database}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "database": self.object.database, **_roots_context()}
+
+    def form_valid(self, form):
+        try:
+            response = super().form_valid(form)
+        except OSError as exc:
+            form.add_error("path", f"The folder could not be created: {exc.strerror}.")
+            return self.form_invalid(form)
+        messages.success(self.request, f"Destination “{self.object.name}” saved.")
+        return response
+
+
+class DestinationDeleteView(DestinationScopedMixin, DeleteView):
+    template_name = "destinations/destination_confirm_delete.html"
+
+    def form_valid(self, form):
+        name, url = self.object.name, self.get_success_url()
+        self.object.delete()
+        messages.success(self.request, f"Destination “{name}” deleted. Files already written there stay on disk.")
+        return redirect(url)
+
+
+class DestinationToggleView(DestinationScopedMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        self.object = self.get_object()
+        self.object.enabled = not self.object.enabled
+        self.object.save(update_fields=["enabled", "updated_at"])
+        state = "enabled: new backups are written there" if self.object.enabled else "disabled: new backups skip it"
+        messages.success(request, f"Destination “{self.object.name}” {state}.")
+        return redirect(self.get_success_url())
+
+
+class _PathPickerMixin(LoginRequiredMixin):
+    """Only people who may add destinations (group owners) may look at the server's folders."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if managed_group_ids(request.user) == []:
+            raise PermissionDenied("Only group owners can pick destination folders.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class PathBrowseView(_PathPickerMixin, View):
+    """GET ?path= : a fragment listing the sub-folders (no path: the allowed roots)."""
+
+    def get(self, request):
+        from apps.destinations.paths import browse
+
+        listing = browse(request.GET.get("path") or None)
+        return render(request, "includes/path_browser.html", listing)
+
+
+class PathCheckView(_PathPickerMixin, View):
+    """GET ?path= : a fragment saying whether the folder is allowed, exists, is writable, and its free space."""
+
+    def get(self, request):
+        from apps.destinations.paths import validate_local_path
+
+        raw = request.GET.get("path", "")
+        check = validate_local_path(raw) if raw.strip() else None
+        return render(request, "includes/path_check.html", {"check": check})

@@ -1,0 +1,172 @@
+"""Groups: list, detail with members, create/edit/delete, member management (owners)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse, reverse_lazy
+from django.views import View
+from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
+
+from apps.accounts.models import Membership
+from apps.accounts.roles import Role
+from apps.common.ui import ScopedObjectMixin, require_role
+from apps.groups.forms import GroupForm, MemberAddForm, MemberRoleForm
+from apps.groups.models import Group
+
+
+class GroupScopedMixin(ScopedObjectMixin):
+    model = Group
+
+    def scoped_queryset(self):
+        return Group.objects.visible_to(self.request.user)
+
+    def group_id_of(self, obj) -> int:
+        return obj.pk
+
+
+class GroupListView(LoginRequiredMixin, ListView):
+    template_name = "groups/group_list.html"
+    context_object_name = "groups"
+
+    def get_queryset(self):
+        user = self.request.user
+        my_role = Membership.objects.filter(group=OuterRef("pk"), user=user).values("role")[:1]
+        return (
+            Group.objects.visible_to(user)
+            .annotate(
+                my_role=Subquery(my_role),
+                database_count=Count("databases", distinct=True),
+                member_count=Count("memberships", distinct=True),
+            )
+            .order_by("name")
+        )
+
+
+class GroupCreateView(LoginRequiredMixin, CreateView):
+    model = Group
+    form_class = GroupForm
+    template_name = "groups/group_form.html"
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            form.instance.created_by = self.request.user
+            response = super().form_valid(form)
+            Membership.objects.create(group=self.object, user=self.request.user, role=Role.OWNER)
+        messages.success(self.request, f"Group “{self.object.name}” created. You are its owner.")
+        return response
+
+    def get_success_url(self):
+        return reverse("groups:detail", args=[self.object.pk])
+
+
+class GroupDetailView(GroupScopedMixin, DetailView):
+    template_name = "groups/group_detail.html"
+    context_object_name = "group"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        group = self.object
+        context["memberships"] = group.memberships.select_related("user").order_by("user__username")
+        context["databases"] = group.databases.order_by("name")
+        if context["can_manage"]:
+            context["member_form"] = MemberAddForm(group=group)
+        context["roles"] = Membership.Role.choices
+        return context
+
+
+class GroupUpdateView(GroupScopedMixin, UpdateView):
+    form_class = GroupForm
+    required_role = Role.OWNER
+    template_name = "groups/group_form.html"
+    context_object_name = "group"
+
+    def form_valid(self, form):
+        messages.success(self.request, f"Group “{form.instance.name}” saved.")
+        return super().form_valid(form)
+
+    def get_success_url(self):
+        return reverse("groups:detail", args=[self.object.pk])
+
+
+class GroupDeleteView(GroupScopedMixin, DeleteView):
+    required_role = Role.OWNER
+    template_name = "groups/group_confirm_delete.html"
+    context_object_name = "group"
+    success_url = reverse_lazy("groups:list")
+
+    def form_valid(self, form):
+        name = self.object.name
+        response = super().form_valid(form)
+        messages.success(self.request, f"Group “{name}” and its databases' records were deleted.")
+        return response
+
+
+class _MemberActionView(LoginRequiredMixin, View):
+    """POST-only member management; only owners of the group get through."""
+
+    http_method_names = ["post"]
+
+    def get_group(self) -> Group:
+        group = get_object_or_404(Group.objects.visible_to(self.request.user), pk=self.kwargs["pk"])
+        require_role(self.request.user, group.pk, Role.OWNER)
+        return group
+
+    def back(self, group):
+        return redirect(reverse("groups:detail", args=[group.pk]) + "#members")
+
+
+def _is_last_owner(membership: Membership) -> bool:
+    return (
+        membership.role == Role.OWNER
+        and not Membership.objects.filter(group=membership.group_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+class MembershipCreateView(_MemberActionView):
+    def post(self, request, pk):
+        group = self.get_group()
+        form = MemberAddForm(request.POST, group=group)
+        if form.is_valid():
+            membership = form.save()
+            messages.success(
+                request, f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}."
+            )
+        else:
+            for field_errors in form.errors.values():
+                for error in field_errors:
+                    messages.error(request, error)
+        return self.back(group)
+
+
+class MembershipUpdateView(_MemberActionView):
+    def post(self, request, pk, membership_id):
+        group = self.get_group()
+        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, group=group)
+        form = MemberRoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a role: viewer, operator or owner.")
+        elif form.cleaned_data["role"] != Role.OWNER and _is_last_owner(membership):
+            messages.error(request, f"{membership.user.username} is the group's only owner; make someone else owner first.")
+        else:
+            membership.role = form.cleaned_data["role"]
+            membership.save(update_fields=["role"])
+            messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+        return self.back(group)
+
+
+class MembershipDeleteView(_MemberActionView):
+    def post(self, request, pk, membership_id):
+        group = self.get_group()
+        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, group=group)
+        if _is_last_owner(membership):
+            messages.error(request, f"{membership.user.username} is the group's only owner and cannot be removed.")
+        else:
+            membership.delete()
+            messages.success(request, f"{membership.user.username} removed from “{group.name}”.")
+        return self.back(group)

@@ -1,0 +1,146 @@
+"""Schedules: list, create/edit with a live preview of the next runs, pause/resume, delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import CreateView, DeleteView, ListView, UpdateView
+
+from apps.accounts.roles import Role
+from apps.common.ui import ScopedObjectMixin, require_role
+from apps.databases.models import Database
+from apps.schedules import cron
+from apps.schedules.forms import ScheduleForm
+from apps.schedules.models import Schedule
+
+PREVIEW_COUNT = 5
+
+
+class ScheduleScopedMixin(ScopedObjectMixin):
+    model = Schedule
+    required_role = Role.OWNER
+    context_object_name = "schedule"
+
+    def scoped_queryset(self):
+        return Schedule.objects.visible_to(self.request.user).select_related("database", "database__group")
+
+    def group_id_of(self, obj) -> int:
+        return obj.database.group_id
+
+    def get_success_url(self):
+        return reverse("databases:detail", args=[self.object.database_id]) + "#schedules"
+
+
+class ScheduleListView(LoginRequiredMixin, ListView):
+    template_name = "schedules/schedule_list.html"
+    context_object_name = "schedules"
+
+    def get_queryset(self):
+        return (
+            Schedule.objects.visible_to(self.request.user)
+            .select_related("database", "database__group")
+            .order_by("database__name", "name")
+        )
+
+
+class _ScheduleFormMixin:
+    form_class = ScheduleForm
+    template_name = "schedules/schedule_form.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["database"] = self.database
+        form = context["form"]
+        context["preview"] = preview_for(
+            form["interval_value"].value(), form["cron_expression"].value(), form["timezone"].value()
+        )
+        context["presets"] = cron.PRESETS
+        return context
+
+    def form_valid(self, form):
+        form.instance.database = self.database
+        response = super().form_valid(form)
+        s = self.object
+        when = f"next run {s.next_run_at:%Y-%m-%d %H:%M} UTC" if s.next_run_at else "paused"
+        messages.success(self.request, f"Schedule “{s.name}” saved ({s.get_interval_value_display().lower()}, {when}).")
+        return response
+
+    def get_success_url(self):
+        return reverse("databases:detail", args=[self.database.pk]) + "#schedules"
+
+
+class ScheduleCreateView(LoginRequiredMixin, _ScheduleFormMixin, CreateView):
+    model = Schedule
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        raw = request.GET.get("database") or request.POST.get("database") or ""
+        if not raw.isdigit():
+            messages.info(request, "Choose a database first, then add a schedule from its page.")
+            return redirect("databases:list")
+        self.database = get_object_or_404(Database.objects.visible_to(request.user), pk=int(raw))
+        require_role(request.user, self.database.group_id, Role.OWNER)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"interval_value": "daily", "timezone": "UTC", "enabled": True}
+
+
+class ScheduleUpdateView(ScheduleScopedMixin, _ScheduleFormMixin, UpdateView):
+    def get_object(self, queryset=None):
+        obj = super().get_object(queryset)
+        self.database = obj.database
+        return obj
+
+
+class ScheduleDeleteView(ScheduleScopedMixin, DeleteView):
+    template_name = "schedules/schedule_confirm_delete.html"
+
+    def form_valid(self, form):
+        name, url = self.object.name, self.get_success_url()
+        self.object.delete()
+        messages.success(self.request, f"Schedule “{name}” deleted. Its backups stay.")
+        return redirect(url)
+
+
+class ScheduleToggleView(ScheduleScopedMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        self.object = s = self.get_object()
+        s.enabled = not s.enabled
+        s.next_run_at = s.compute_next_run() if s.enabled else None
+        s.save(update_fields=["enabled", "next_run_at", "updated_at"])
+        if s.enabled:
+            messages.success(request, f"Schedule “{s.name}” resumed; next run {s.next_run_at:%Y-%m-%d %H:%M} UTC.")
+        else:
+            messages.success(request, f"Schedule “{s.name}” paused; it will not run until resumed.")
+        return redirect(self.get_success_url())
+
+
+def preview_for(interval, custom, tz_name) -> dict:
+    """The next runs for the given form values, in the schedule's zone and in UTC, or the error."""
+    if not interval:
+        return {}
+    tz_name = tz_name or "UTC"
+    try:
+        expr = cron.expression_for(interval, custom)
+        runs = cron.next_runs(expr, tz_name, timezone.now(), PREVIEW_COUNT)
+        zone = cron.validate_timezone(tz_name)
+    except cron.CronError as exc:
+        return {"error": str(exc)}
+    return {"expression": expr, "timezone": tz_name, "runs": [(r.astimezone(zone), r) for r in runs]}
+
+
+class SchedulePreviewView(LoginRequiredMixin, View):
+    """GET ?interval_value=&cron_expression=&timezone= : a fragment with the next five runs."""
+
+    def get(self, request):
+        q = request.GET
+        context = {"preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))}
+        return render(request, "includes/schedule_preview.html", context)
