@@ -315,9 +315,15 @@ def test_it_treats_an_error_line_as_failure_even_when_pg_restore_exits_zero(
         engine.restore(target, io.BytesIO(b"PGDMP"), timeout=30, workdir=workdir)
 
 
-def test_it_kills_pg_restore_when_the_source_stream_fails(engine, pg_databases, tmp_path, workdir, monkeypatch):
+def test_it_kills_pg_restore_when_the_source_stream_fails(
+    engine, pg_databases, tmp_path, workdir, monkeypatch
+):
     pidfile = tmp_path / "pid"
-    fake_tool(tmp_path / "bin", "pg_restore", f"echo $$ > {pidfile}\nexec cat >/dev/null\n")
+    fake_tool(
+        tmp_path / "bin",
+        "pg_restore",
+        f"echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}\nexec cat >/dev/null\n",
+    )
     monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
 
     class Broken(io.RawIOBase):
@@ -326,6 +332,10 @@ def test_it_kills_pg_restore_when_the_source_stream_fails(engine, pg_databases, 
         def read(self, size=-1):
             self.calls += 1
             if self.calls > 3:
+                deadline = time.monotonic() + 5
+                while not pidfile.exists():  # the tool is running
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
                 raise OSError("checksum mismatch in the stored copy")
             return b"x" * min(size, 1000)
 
