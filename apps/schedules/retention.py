@@ -178,9 +178,13 @@ def apply(schedule: Schedule, now: datetime | None = None) -> list[int]:
         if backup is None:
             continue
         try:
-            services.delete_backup(backup, delete_files=True)
+            result = services.delete_backup(backup, delete_files=True)
         except Exception:
             log.exception("retention: deleting backup %s of schedule %s failed", backup.pk, schedule.pk)
+            continue
+        if not getattr(result, "deleted", True):
+            # A file could not be deleted: the record stays (with the reason on its copy).
+            log.warning("retention: backup %s kept, a file could not be deleted: %s", backup.pk, result.results)
             continue
         log.info("retention: deleted backup %s of schedule %s (%s)", backup.pk, schedule.pk, decision.reason)
         deleted.append(decision.backup_id)

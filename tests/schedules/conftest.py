@@ -214,8 +214,10 @@ def pg_database(pg_server):
 
     def make(prefix: str = "bm_w") -> str:
         name = f"{prefix}_{_secrets.token_hex(4)}"
-        with _pg_connect(pg_server) as conn, conn.cursor() as cur:
+        conn = _pg_connect(pg_server)
+        with conn.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
         created.append(name)
         return name
 

@@ -9,11 +9,10 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 
 from tests.schedules.conftest import _pg_connect, make_sqlite_file
@@ -197,9 +196,11 @@ def locked_source(request, sqlite_site, tmp_path):
     else:
         server = request.getfixturevalue("pg_server")
         name = request.getfixturevalue("pg_database")("bm_src")
-        with _pg_connect(server, name) as conn, conn.cursor() as cur:
+        conn = _pg_connect(server, name)
+        with conn.cursor() as cur:
             cur.execute("CREATE TABLE items (id serial primary key, name text)")
             cur.execute("INSERT INTO items (name) SELECT 'item-' || g FROM generate_series(1, 1000) g")
+        conn.close()
         spec = {
             "engine": "postgresql", "host": server["host"], "port": int(server["port"]),
             "database_name": name, "username": server["user"], "password": server["password"],
