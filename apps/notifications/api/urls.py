@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from apps.common.api import OptionalSlashRouter
+from apps.notifications.api.views import NotificationChannelViewSet
 
-urlpatterns: list = []
+router = OptionalSlashRouter()
+router.register("", NotificationChannelViewSet, basename="channel")
+
+urlpatterns = router.urls
