@@ -17,8 +17,12 @@ class SignInForm(AuthenticationForm):
 
 
 class RegisterForm(forms.Form):
-    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}))
-    email = forms.EmailField(required=False, help_text="Optional.", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    username = forms.CharField(
+        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+    email = forms.EmailField(
+        required=False, help_text="Optional.", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
     password1 = forms.CharField(
         label="Password",
         strip=False,
@@ -26,7 +30,9 @@ class RegisterForm(forms.Form):
         help_text="At least 8 characters; not only digits, not a common password.",
     )
     password2 = forms.CharField(
-        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
     def clean(self):
@@ -39,7 +45,9 @@ class RegisterForm(forms.Form):
         """Create the user through register_user; its errors land on the matching fields."""
         try:
             return register_user(
-                self.cleaned_data["username"], self.cleaned_data["password1"], self.cleaned_data.get("email", "")
+                self.cleaned_data["username"],
+                self.cleaned_data["password1"],
+                self.cleaned_data.get("email", ""),
             )
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):

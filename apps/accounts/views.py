@@ -50,7 +50,9 @@ class RegisterView(FormView):
 
     def post(self, request, *args, **kwargs):
         if not registration_open():
-            messages.error(request, "Registration is closed on this server. Ask an administrator for an account.")
+            messages.error(
+                request, "Registration is closed on this server. Ask an administrator for an account."
+            )
             return self.render_to_response(self.get_context_data(), status=403)
         return super().post(request, *args, **kwargs)
 
@@ -66,5 +68,7 @@ class RegisterView(FormView):
                 "Create a group to start adding databases.",
             )
         else:
-            messages.success(self.request, f"Welcome, {user.username}. Create a group or ask to be added to one.")
+            messages.success(
+                self.request, f"Welcome, {user.username}. Create a group or ask to be added to one."
+            )
         return super().form_valid(form)

@@ -15,7 +15,7 @@ from apps.schedules.models import Schedule
 CHART_DAYS = 30
 RECENT_GOOD = timedelta(hours=24)
 STATUS_COLORS = {"completed": "#2f9e55", "partial": "#e0a100", "failed": "#d64545"}
-W, H, PAD_L, PAD_B, PAD_T = 600, 180, 34, 20, 8
+W, H, PAD_L, PAD_B, PAD_T = 600, 180, 52, 20, 8
 
 
 @dataclass
@@ -87,10 +87,15 @@ def backups_per_day_chart(backups, now: datetime) -> Chart:
                 continue
             h = plot_h * n / top
             y -= h
-            chart.bars.append(Bar(PAD_L + i * slot + 1.5, y, max(slot - 3, 1), h, color, f"{d:%b %d}: {n} {status}"))
-        if i % 7 == 0 or i == len(days) - 1:
-            chart.x_labels.append((PAD_L + i * slot + slot / 2, f"{d:%b %d}"))
-    chart.y_labels = [(H - PAD_B - plot_h * f, str(int(top * f)) if top * f == int(top * f) else f"{top * f:.1f}") for f in (0, 0.5, 1)]
+            chart.bars.append(
+                Bar(PAD_L + i * slot + 1.5, y, max(slot - 3, 1), h, color, f"{d:%b %d}: {n} {status}")
+            )
+        if i % 7 == 1 or i == len(days) - 1:
+            chart.x_labels.append((PAD_L + i * slot + slot / 2, "today" if d == today else f"{d:%b %d}"))
+    chart.y_labels = [
+        (H - PAD_B - plot_h * f, str(int(top * f)) if top * f == int(top * f) else f"{top * f:.1f}")
+        for f in (0, 0.5, 1)
+    ]
     chart.empty = not chart.bars
     return chart
 
@@ -107,7 +112,11 @@ def size_chart(backups, now: datetime) -> Chart:
     """Size of each completed or partial backup over the last 30 days, as a line."""
     start = now - timedelta(days=CHART_DAYS)
     rows = list(
-        backups.filter(created_at__gte=start, size_bytes__isnull=False, status__in=[Backup.Status.COMPLETED, Backup.Status.PARTIAL])
+        backups.filter(
+            created_at__gte=start,
+            size_bytes__isnull=False,
+            status__in=[Backup.Status.COMPLETED, Backup.Status.PARTIAL],
+        )
         .order_by("created_at")
         .values_list("created_at", "size_bytes", "database__name")[:2000]
     )
@@ -126,8 +135,13 @@ def size_chart(backups, now: datetime) -> Chart:
     chart.points = " ".join(pts)
     chart.y_labels = [(H - PAD_B - plot_h * f, _human(top * f)) for f in (0, 0.5, 1)]
     for i, d in enumerate(_days(now.date())):
-        if i % 7 == 0 or i == CHART_DAYS - 1:
-            x = PAD_L + plot_w * (datetime.combine(d, datetime.min.time(), tzinfo=now.tzinfo) - start).total_seconds() / span
+        if i % 7 == 1:
+            x = (
+                PAD_L
+                + plot_w
+                * (datetime.combine(d, datetime.min.time(), tzinfo=now.tzinfo) - start).total_seconds()
+                / span
+            )
             chart.x_labels.append((max(x, PAD_L + 14), f"{d:%b %d}"))
     chart.empty = False
     return chart
@@ -149,7 +163,13 @@ def dashboard_context(user) -> dict:
     for db in databases:
         db.needs_attention = db.last_good_at is None or db.last_good_at < now - RECENT_GOOD
     # Databases without a recent good backup first, the longest without one at the top.
-    databases.sort(key=lambda d: (not d.needs_attention, d.last_good_at or datetime.min.replace(tzinfo=now.tzinfo), d.name))
+    databases.sort(
+        key=lambda d: (
+            not d.needs_attention,
+            d.last_good_at or datetime.min.replace(tzinfo=now.tzinfo),
+            d.name,
+        )
+    )
     return {
         "status_counts": status_counts,
         "total_backups": sum(counts.values()),

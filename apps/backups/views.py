@@ -13,7 +13,7 @@ from django.views.generic import DetailView, TemplateView
 
 from apps.accounts.roles import Role
 from apps.backups.models import Backup, BackupCopy, Restore
-from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role, role_flags
+from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
 
 BACKUP_ROWS = 50
@@ -26,7 +26,9 @@ PROBLEM_CHECKS = {BackupCopy.Check.MISSING, BackupCopy.Check.CORRUPT, BackupCopy
 def copy_indicator(copy: BackupCopy) -> dict:
     """How one copy shows in the table: saved ✓, failed ✗, missing/damaged ⚠ (after verify), running …"""
     if copy.verify_status in PROBLEM_CHECKS:
-        label = {"missing": "file missing", "corrupt": "file damaged", "unreachable": "unreachable"}[copy.verify_status]
+        label = {"missing": "file missing", "corrupt": "file damaged", "unreachable": "unreachable"}[
+            copy.verify_status
+        ]
         return {"css": "missing", "mark": "⚠", "label": label}
     if copy.status == BackupCopy.Status.COMPLETED:
         verified = " and verified" if copy.verify_status == BackupCopy.Check.OK else ""
@@ -46,9 +48,7 @@ def decorate(backup: Backup) -> Backup:
 
 def activity_context(database: Database, flags: dict) -> dict:
     """The backups table, restores and the missing-file banner of one database (polled while active)."""
-    rows = list(
-        database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1]
-    )
+    rows = list(database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1])
     more = len(rows) > BACKUP_ROWS
     backups = [decorate(b) for b in rows[:BACKUP_ROWS]]
     restores = list(
@@ -113,7 +113,9 @@ class BackupDetailView(BackupScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         decorate(self.object)
-        context["restores"] = self.object.restores.select_related("target_database").order_by("-created_at")[:10]
+        context["restores"] = self.object.restores.select_related("target_database").order_by("-created_at")[
+            :10
+        ]
         context["finished"] = self.object.status in Backup.TERMINAL
         return context
 
@@ -144,7 +146,9 @@ class BackupRunView(LoginRequiredMixin, View):
         require_role(request.user, database.group_id, Role.OPERATOR)
         enabled = database.destinations.filter(enabled=True).count()
         if not enabled:
-            messages.error(request, "This database has no enabled destination: add or enable one, then run the backup.")
+            messages.error(
+                request, "This database has no enabled destination: add or enable one, then run the backup."
+            )
             return redirect(reverse("databases:detail", args=[database.pk]) + "#destinations")
         backup = request_manual_backup(database, request.user)
         messages.success(
@@ -175,10 +179,16 @@ class BackupVerifyView(BackupScopedMixin, View):
         else:
             bad = [r for r in results if r["status"] != "ok"]
             if not bad:
-                messages.success(request, f"Backup #{backup.pk} verified: all {len(results)} copies match their size and sha256.")
+                messages.success(
+                    request,
+                    f"Backup #{backup.pk} verified: all {len(results)} copies match their size and sha256.",
+                )
             else:
                 details = "; ".join(f"{r['destination_name']}: {r['message']}" for r in bad)
-                messages.error(request, f"Backup #{backup.pk}: {len(bad)} of {len(results)} copies have a problem — {details}.")
+                messages.error(
+                    request,
+                    f"Backup #{backup.pk}: {len(bad)} of {len(results)} copies have a problem — {details}.",
+                )
         return redirect(_next_or(request, _back_to(backup)))
 
 
@@ -202,8 +212,12 @@ class BackupDownloadView(BackupScopedMixin, View):
         except NotAvailable as exc:
             messages.error(request, f"Download of backup #{backup.pk} is not possible: {exc}.")
             return redirect(_back_to(backup))
-        name = backup.file_name or (copy.location.rsplit("/", 1)[-1] if copy.location else f"backup-{backup.pk}")
-        response = FileResponse(fh, as_attachment=True, filename=name, content_type="application/octet-stream")
+        name = backup.file_name or (
+            copy.location.rsplit("/", 1)[-1] if copy.location else f"backup-{backup.pk}"
+        )
+        response = FileResponse(
+            fh, as_attachment=True, filename=name, content_type="application/octet-stream"
+        )
         response["Content-Length"] = str(size)
         return response
 
@@ -233,13 +247,23 @@ class BackupDeleteView(BackupScopedMixin, DetailView):
             return redirect(back)
         if result.deleted and delete_files:
             detail = "; ".join(r["message"] for r in result.results)
-            messages.success(request, f"Backup #{pk} and its files deleted" + (f": {detail}." if detail else "."))
+            messages.success(
+                request, f"Backup #{pk} and its files deleted" + (f": {detail}." if detail else ".")
+            )
         elif result.deleted:
             kept = [r["message"] for r in result.results]
-            messages.success(request, f"Backup #{pk}'s record deleted; its files stay on disk" + (f" ({'; '.join(kept)})." if kept else "."))
+            messages.success(
+                request,
+                f"Backup #{pk}'s record deleted; its files stay on disk"
+                + (f" ({'; '.join(kept)})." if kept else "."),
+            )
         else:
-            failed = "; ".join(f"{r['destination_name']}: {r['message']}" for r in result.results if r["status"] == "failed")
-            messages.error(request, f"Backup #{pk} was kept because some files could not be deleted — {failed}.")
+            failed = "; ".join(
+                f"{r['destination_name']}: {r['message']}" for r in result.results if r["status"] == "failed"
+            )
+            messages.error(
+                request, f"Backup #{pk} was kept because some files could not be deleted — {failed}."
+            )
         return redirect(back)
 
 
@@ -250,7 +274,11 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
     template_name = "backups/backup_restore.html"
 
     def targets(self, backup):
-        qs = Database.objects.visible_to(self.request.user).filter(engine=backup.database.engine).select_related("group")
+        qs = (
+            Database.objects.visible_to(self.request.user)
+            .filter(engine=backup.database.engine)
+            .select_related("group")
+        )
         ids = operable_group_ids(self.request.user)
         if ids is not None:
             qs = qs.filter(group_id__in=ids)
@@ -276,7 +304,9 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
             restore = request_restore(backup, target, request.user, confirm)
         except ValidationError as exc:
             errors = {("target" if k == "target_database_id" else k): v for k, v in exc.message_dict.items()}
-            context = self.get_context_data(errors=errors, selected=target.pk if target else None, confirm=confirm)
+            context = self.get_context_data(
+                errors=errors, selected=target.pk if target else None, confirm=confirm
+            )
             return self.render_to_response(context, status=400)
         messages.success(
             request,

@@ -6,6 +6,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Membership
 from apps.accounts.roles import Role, role_in
@@ -37,9 +38,7 @@ def managed_group_ids(user) -> list[int] | None:
     """Ids of groups the user owns; None means every group (superuser)."""
     if user.is_superuser:
         return None
-    return list(
-        Membership.objects.filter(user=user, role=Role.OWNER).values_list("group_id", flat=True)
-    )
+    return list(Membership.objects.filter(user=user, role=Role.OWNER).values_list("group_id", flat=True))
 
 
 def operable_group_ids(user) -> list[int] | None:
@@ -74,7 +73,8 @@ class ScopedObjectMixin(LoginRequiredMixin):
         return self.scoped_queryset()
 
     def get_object(self, queryset=None):
-        obj = super().get_object(queryset)
+        queryset = self.get_queryset() if queryset is None else queryset
+        obj = get_object_or_404(queryset, pk=self.kwargs["pk"])
         self.flags = require_role(self.request.user, self.group_id_of(obj), self.required_role)
         return obj
 

@@ -26,8 +26,16 @@ class DatabaseForm(forms.ModelForm):
     class Meta:
         model = Database
         fields = [
-            "group", "name", "engine", "host", "port", "database_name", "username", "password",
-            "compression", "timeout_seconds",
+            "group",
+            "name",
+            "engine",
+            "host",
+            "port",
+            "database_name",
+            "username",
+            "password",
+            "compression",
+            "timeout_seconds",
         ]
         labels = {
             "database_name": "Database name",
@@ -51,7 +59,9 @@ class DatabaseForm(forms.ModelForm):
         self.fields["database_name"].widget.attrs.update(
             {"data-label-sqlite": "SQLite file path", "data-label-other": "Database name"}
         )
-        self.fields["database_name"].help_text = "For SQLite, the absolute path of the database file on this server."
+        self.fields[
+            "database_name"
+        ].help_text = "For SQLite, the absolute path of the database file on this server."
         self.fields["host"].widget.attrs["autocomplete"] = "off"
         self.fields["username"].widget.attrs["autocomplete"] = "off"
         if not (self.instance.pk and self.instance.has_password):
@@ -70,7 +80,9 @@ class DatabaseForm(forms.ModelForm):
         if engine == "sqlite":
             path = (data.get("database_name") or "").strip()
             if path and not os.path.isabs(path):
-                self.add_error("database_name", "Enter the absolute path of the SQLite file (it starts with /).")
+                self.add_error(
+                    "database_name", "Enter the absolute path of the SQLite file (it starts with /)."
+                )
             data["database_name"] = path
             for name in NETWORK_FIELDS:
                 data[name] = None if name == "port" else ""

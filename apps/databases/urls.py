@@ -11,6 +11,8 @@ urlpatterns = [
     path("<int:pk>/", views.DatabaseDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.DatabaseUpdateView.as_view(), name="update"),
     path("<int:pk>/delete/", views.DatabaseDeleteView.as_view(), name="delete"),
-    path("<int:pk>/test-connection/", views.DatabaseTestConnectionView.as_view(), name="test-connection-edit"),
+    path(
+        "<int:pk>/test-connection/", views.DatabaseTestConnectionView.as_view(), name="test-connection-edit"
+    ),
     path("<int:pk>/check/", views.DatabaseCheckView.as_view(), name="check"),
 ]

@@ -108,7 +108,8 @@ class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
     def form_valid(self, form):
         response = super().form_valid(form)
         messages.success(
-            self.request, f"Database “{self.object.name}” added. Next: add a destination and a schedule below."
+            self.request,
+            f"Database “{self.object.name}” added. Next: add a destination and a schedule below.",
         )
         return response
 

@@ -17,7 +17,12 @@ class DestinationForm(forms.ModelForm):
         labels = {"path": "Folder", "enabled": "Enabled (new backups are written here)"}
         widgets = {
             "path": forms.TextInput(
-                attrs={"data-path-input": "", "autocomplete": "off", "spellcheck": "false", "placeholder": "/"}
+                attrs={
+                    "data-path-input": "",
+                    "autocomplete": "off",
+                    "spellcheck": "false",
+                    "placeholder": "/",
+                }
             )
         }
 
@@ -31,7 +36,9 @@ class DestinationForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        clash = Destination.objects.filter(database=self.database, name__iexact=name).exclude(pk=self.instance.pk)
+        clash = Destination.objects.filter(database=self.database, name__iexact=name).exclude(
+            pk=self.instance.pk
+        )
         if clash.exists():
             raise forms.ValidationError(f"This database already has a destination named “{name}”.")
         return name

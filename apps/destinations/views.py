@@ -63,7 +63,10 @@ class DestinationCreateView(LoginRequiredMixin, CreateView):
         except OSError as exc:
             form.add_error("path", f"The folder could not be created: {exc.strerror}.")
             return self.form_invalid(form)
-        messages.success(self.request, f"Destination “{self.object.name}” added: backups will be written to {self.object.path}.")
+        messages.success(
+            self.request,
+            f"Destination “{self.object.name}” added: backups will be written to {self.object.path}.",
+        )
         return response
 
     def get_success_url(self):
@@ -96,7 +99,9 @@ class DestinationDeleteView(DestinationScopedMixin, DeleteView):
     def form_valid(self, form):
         name, url = self.object.name, self.get_success_url()
         self.object.delete()
-        messages.success(self.request, f"Destination “{name}” deleted. Files already written there stay on disk.")
+        messages.success(
+            self.request, f"Destination “{name}” deleted. Files already written there stay on disk."
+        )
         return redirect(url)
 
 
@@ -107,7 +112,11 @@ class DestinationToggleView(DestinationScopedMixin, View):
         self.object = self.get_object()
         self.object.enabled = not self.object.enabled
         self.object.save(update_fields=["enabled", "updated_at"])
-        state = "enabled: new backups are written there" if self.object.enabled else "disabled: new backups skip it"
+        state = (
+            "enabled: new backups are written there"
+            if self.object.enabled
+            else "disabled: new backups skip it"
+        )
         messages.success(request, f"Destination “{self.object.name}” {state}.")
         return redirect(self.get_success_url())
 

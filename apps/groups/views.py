@@ -135,7 +135,8 @@ class MembershipCreateView(_MemberActionView):
         if form.is_valid():
             membership = form.save()
             messages.success(
-                request, f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}."
+                request,
+                f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}.",
             )
         else:
             for field_errors in form.errors.values():
@@ -147,25 +148,36 @@ class MembershipCreateView(_MemberActionView):
 class MembershipUpdateView(_MemberActionView):
     def post(self, request, pk, membership_id):
         group = self.get_group()
-        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, group=group)
+        membership = get_object_or_404(
+            Membership.objects.select_related("user"), pk=membership_id, group=group
+        )
         form = MemberRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose a role: viewer, operator or owner.")
         elif form.cleaned_data["role"] != Role.OWNER and _is_last_owner(membership):
-            messages.error(request, f"{membership.user.username} is the group's only owner; make someone else owner first.")
+            messages.error(
+                request,
+                f"{membership.user.username} is the group's only owner; make someone else owner first.",
+            )
         else:
             membership.role = form.cleaned_data["role"]
             membership.save(update_fields=["role"])
-            messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+            messages.success(
+                request, f"{membership.user.username} is now {membership.get_role_display().lower()}."
+            )
         return self.back(group)
 
 
 class MembershipDeleteView(_MemberActionView):
     def post(self, request, pk, membership_id):
         group = self.get_group()
-        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, group=group)
+        membership = get_object_or_404(
+            Membership.objects.select_related("user"), pk=membership_id, group=group
+        )
         if _is_last_owner(membership):
-            messages.error(request, f"{membership.user.username} is the group's only owner and cannot be removed.")
+            messages.error(
+                request, f"{membership.user.username} is the group's only owner and cannot be removed."
+            )
         else:
             membership.delete()
             messages.success(request, f"{membership.user.username} removed from “{group.name}”.")

@@ -7,7 +7,15 @@ from django import forms
 from apps.schedules import cron
 from apps.schedules.models import Schedule
 
-COMMON_ZONES = ["UTC", "Europe/London", "Europe/Rome", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo"]
+COMMON_ZONES = [
+    "UTC",
+    "Europe/London",
+    "Europe/Rome",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+]
 
 
 def timezone_choices() -> list[tuple[str, str]]:
@@ -20,7 +28,15 @@ def timezone_choices() -> list[tuple[str, str]]:
 class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
-        fields = ["name", "interval_value", "cron_expression", "timezone", "enabled", "keep_last", "keep_days"]
+        fields = [
+            "name",
+            "interval_value",
+            "cron_expression",
+            "timezone",
+            "enabled",
+            "keep_last",
+            "keep_days",
+        ]
         labels = {
             "interval_value": "Runs",
             "cron_expression": "Cron expression",
@@ -33,13 +49,18 @@ class ScheduleForm(forms.ModelForm):
             "keep_last": "Empty: no limit by count.",
             "keep_days": "Empty: no limit by age. With both set, a backup is kept if either rule keeps it.",
         }
-        widgets = {"interval_value": forms.RadioSelect, "cron_expression": forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"})}
+        widgets = {
+            "interval_value": forms.RadioSelect,
+            "cron_expression": forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cron_expression"].required = False
         self.fields["timezone"] = forms.ChoiceField(
-            choices=timezone_choices(), initial="UTC", help_text="Runs follow this zone's wall clock, also across DST changes."
+            choices=timezone_choices(),
+            initial="UTC",
+            help_text="Runs follow this zone's wall clock, also across DST changes.",
         )
         for name in ("keep_last", "keep_days"):
             self.fields[name].min_value = 1

@@ -66,7 +66,9 @@ class _ScheduleFormMixin:
         response = super().form_valid(form)
         s = self.object
         when = f"next run {s.next_run_at:%Y-%m-%d %H:%M} UTC" if s.next_run_at else "paused"
-        messages.success(self.request, f"Schedule “{s.name}” saved ({s.get_interval_value_display().lower()}, {when}).")
+        messages.success(
+            self.request, f"Schedule “{s.name}” saved ({s.get_interval_value_display().lower()}, {when})."
+        )
         return response
 
     def get_success_url(self):
@@ -117,7 +119,9 @@ class ScheduleToggleView(ScheduleScopedMixin, View):
         s.next_run_at = s.compute_next_run() if s.enabled else None
         s.save(update_fields=["enabled", "next_run_at", "updated_at"])
         if s.enabled:
-            messages.success(request, f"Schedule “{s.name}” resumed; next run {s.next_run_at:%Y-%m-%d %H:%M} UTC.")
+            messages.success(
+                request, f"Schedule “{s.name}” resumed; next run {s.next_run_at:%Y-%m-%d %H:%M} UTC."
+            )
         else:
             messages.success(request, f"Schedule “{s.name}” paused; it will not run until resumed.")
         return redirect(self.get_success_url())
@@ -142,5 +146,7 @@ class SchedulePreviewView(LoginRequiredMixin, View):
 
     def get(self, request):
         q = request.GET
-        context = {"preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))}
+        context = {
+            "preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))
+        }
         return render(request, "includes/schedule_preview.html", context)
