@@ -328,3 +328,116 @@ def _close_quietly(pipe) -> None:
         pipe.close()
     except (BrokenPipeError, OSError, ValueError):
         pass
+
+
+class Cancelled(Exception):
+    """Raised inside a producer thread when its ThreadDumpStream was aborted or timed out."""
+
+
+class ThreadDumpStream(DumpStream):
+    """A dump produced by Python code in a thread, streamed through an os.pipe.
+
+    `produce(write)` writes the dump by calling `write(bytes)`; the pipe
+    applies back-pressure, so memory stays constant. A watchdog cancels the
+    producer after `timeout` seconds (its next write raises Cancelled);
+    `on_cancel` is also called then, e.g. to close a client it is blocked on.
+    `describe(exc)` turns a producer exception into a message (or None).
+    """
+
+    def __init__(
+        self,
+        produce: Callable[[Callable[[bytes], None]], None],
+        *,
+        tool: str,
+        conn: ConnectionInfo,
+        timeout: float,
+        extension: str,
+        on_cancel: Callable[[], None] | None = None,
+        describe: Callable[[BaseException], str | None] | None = None,
+    ):
+        self.extension = extension
+        self._tool = tool
+        self._conn = conn
+        self._timeout = timeout
+        self._produce = produce
+        self._on_cancel = on_cancel
+        self._describe = describe
+        self._cancel = threading.Event()
+        self._timed_out = False
+        self._error: BaseException | None = None
+        self._eof = False
+        self._done = False
+        r, w = os.pipe()
+        self._reader = os.fdopen(r, "rb", buffering=FEED_CHUNK)
+        self._writer = os.fdopen(w, "wb", buffering=FEED_CHUNK)
+        self._thread = threading.Thread(target=self._run, name=f"{tool}-dump", daemon=True)
+        self._watchdog = threading.Timer(timeout, self._expire)
+        self._watchdog.daemon = True
+        self._thread.start()
+        self._watchdog.start()
+
+    def _write(self, data: bytes) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+        self._writer.write(data)
+
+    def _run(self) -> None:
+        try:
+            self._produce(self._write)
+            self._writer.flush()
+        except BaseException as exc:  # reported by finish()
+            self._error = exc
+        finally:
+            try:
+                self._writer.close()
+            except OSError:
+                pass  # the reader is gone (abort): nothing to flush to
+
+    def _expire(self) -> None:
+        self._timed_out = True
+        self._stop()
+
+    def _stop(self) -> None:
+        self._cancel.set()
+        if self._on_cancel is not None:
+            try:
+                self._on_cancel()
+            except Exception:  # noqa: BLE001 - best effort while cancelling
+                pass
+
+    def read(self, size: int) -> bytes:
+        if self._done or self._eof:
+            return b""
+        data = self._reader.read(size)
+        if not data:
+            self._eof = True
+        return data
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        if not self._eof and self.read(1) != b"":
+            self.abort()
+            raise EngineError(f"{self._tool}: finish() called before the dump was read to the end")
+        self._thread.join()
+        self._close()
+        if self._timed_out:
+            raise EngineError(f"{self._tool} timed out after {self._timeout:g} s")
+        if self._error is not None:
+            message = self._describe(self._error) if self._describe else None
+            raise EngineError(self._conn.mask(message or f"{self._tool} failed: {self._error}"))
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._stop()
+        self._close()
+        self._thread.join(10)
+
+    def _close(self) -> None:
+        self._done = True
+        self._watchdog.cancel()
+        try:
+            self._reader.close()  # a producer blocked on a full pipe gets EPIPE
+        except OSError:
+            pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 from apps.backups.engines.base import DumpStream
@@ -33,3 +34,10 @@ def fake_tool(bindir: Path, name: str, script: str) -> Path:
 
 def path_with(bindir: Path) -> str:
     return f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
