@@ -305,3 +305,56 @@ def test_sigint_stops_an_idle_worker_at_once_with_exit_code_zero(sqlite_site):
     assert proc.wait(15) == 0
     assert time.monotonic() - started < 5
     assert sys.executable  # the worker ran with this interpreter
+
+
+# --- bin/run: the README's run command ---------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tmp_path, sig):
+    import json
+    import urllib.request
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "PYTEST"))}
+    env.update(BM_DATA_DIR=str(tmp_path / "var"), BM_BIND=f"127.0.0.1:{port}", BM_WORKER_GRACE_SECONDS="5")
+    env.pop("DEBUG", None)
+    log = open(tmp_path / "run.log", "w")  # noqa: SIM115
+    repo = Path(__file__).resolve().parents[2]
+    # A new session, as a terminal would run it; Ctrl-C there is a SIGINT to the script.
+    proc = subprocess.Popen([str(repo / "bin/run")], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        health, deadline = None, time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    health = json.load(response)
+                if health["scheduler"]["status"] == "ok":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert health is not None and health["scheduler"]["status"] == "ok", (tmp_path / "run.log").read_text()
+        children = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) >= 3  # bin/run, runserver (+ its reloader child), runscheduler
+        proc.send_signal(sig)
+        assert proc.wait(30) == 128 + sig
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert left == [], (tmp_path / "run.log").read_text()
+        text = (tmp_path / "run.log").read_text()
+        assert "stopping the web server and the worker" in text and "stopped" in text
+        assert (tmp_path / "var" / "metadata.sqlite3").exists()  # migrated into BM_DATA_DIR
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
