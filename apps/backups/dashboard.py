@@ -142,7 +142,9 @@ def size_chart(backups, now: datetime) -> Chart:
                 * (datetime.combine(d, datetime.min.time(), tzinfo=now.tzinfo) - start).total_seconds()
                 / span
             )
-            chart.x_labels.append((max(x, PAD_L + 14), f"{d:%b %d}"))
+            chart.x_labels.append(
+                (min(max(x, PAD_L + 14), W - 24), "today" if d == now.date() else f"{d:%b %d}")
+            )
     chart.empty = False
     return chart
 
