@@ -178,7 +178,9 @@
           var holder = document.createElement("div");
           holder.innerHTML = html.trim();
           var fresh = holder.firstElementChild;
-          if (current && fresh) current.replaceWith(fresh);
+          // A signed-out session answers with the sign-in page: keep what is shown and stop.
+          if (current && fresh && fresh.id === "activity") current.replaceWith(fresh);
+          else if (current) current.removeAttribute("data-active");
         })
         .catch(function () { /* the next tick tries again */ })
         .then(function () {
