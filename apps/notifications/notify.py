@@ -181,11 +181,17 @@ def check_stale(now: datetime | None = None) -> int:
         "database__group"
     )
     worst: dict[int, tuple[timedelta, object]] = {}
+    intervals: dict[tuple[str, str], timedelta | None] = {}  # many schedules share a rule
     for schedule in schedules:
-        try:
-            threshold = 2 * schedule_interval(schedule, now)
-        except Exception:
+        key = (schedule.interval_value + " " + schedule.cron_expression, schedule.timezone)
+        if key not in intervals:
+            try:
+                intervals[key] = schedule_interval(schedule, now)
+            except Exception:
+                intervals[key] = None
+        if intervals[key] is None:
             continue
+        threshold = 2 * intervals[key]
         # With several schedules the most frequent one sets the expectation.
         if schedule.database_id not in worst or threshold < worst[schedule.database_id][0]:
             worst[schedule.database_id] = (threshold, schedule)

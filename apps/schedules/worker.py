@@ -620,11 +620,14 @@ class Maintenance:
     the start of a backup.
     """
 
+    SENDERS = 4
+
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm-notify")
+        self._senders = ThreadPoolExecutor(max_workers=self.SENDERS, thread_name_prefix="bm-notify")
+        self._in_flight: set[Future] = set()
         self._last: dict[str, float] = {}
 
     def start(self) -> None:
@@ -655,7 +658,16 @@ class Maintenance:
             _safely(retention.sweep)
         if self._due("prune", s.PRUNE_EVERY):
             _safely(worker_status.prune)
-        _safely(lambda: notify.deliver_due(executor=None if inline else self._senders))
+        if inline:
+            _safely(lambda: notify.deliver_due())
+            return
+        # Claim only what the senders can start now: a claimed row waits "sending".
+        self._in_flight = {f for f in self._in_flight if not f.done()}
+        room = 2 * self.SENDERS - len(self._in_flight)
+        if room <= 0:
+            return
+        for entry in _safely(lambda: notify.claim_due(limit=room)) or []:
+            self._in_flight.add(self._senders.submit(notify._deliver_in_thread, entry))
 
     def _loop(self) -> None:
         try:
@@ -683,6 +695,40 @@ class Maintenance:
                 futures.append(self._senders.submit(notify._deliver_in_thread, entry))
             wait_futures(futures, timeout=max(0.1, deadline - time.monotonic()))
         self._senders.shutdown(wait=False)
+
+
+class keep_alive:  # noqa: N801 - used as a context manager
+    """Refresh heartbeat_at of one running backup or restore every few seconds from a side thread.
+
+    For code that runs a job outside the worker loop (e.g. a foreground
+    `manage.py backup`): a dump that blocks produces no progress, and without
+    this another worker's reaper would take the run for dead.
+
+        with keep_alive(backup):
+            run_backup(backup)
+    """
+
+    def __init__(self, obj, every: float = 5.0) -> None:
+        self.model, self.pk, self.every = type(obj), obj.pk, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bm-keep-alive", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                self.model.objects.filter(pk=self.pk, status="in_progress").update(heartbeat_at=timezone.now())
+        except Exception:
+            log.exception("keep_alive for %s %s failed", self.model.__name__, self.pk)
+        finally:
+            connections.close_all()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def _safely(fn):
