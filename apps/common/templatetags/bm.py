@@ -67,3 +67,9 @@ def basename(value: str) -> str:
     """'/a/b/c' -> 'c'."""
     value = (value or "").rstrip("/")
     return value.rsplit("/", 1)[-1] or "/"
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """'in_progress' -> 'In progress'."""
+    return (value or "").replace("_", " ").capitalize()
