@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import threading
 import time
@@ -188,7 +189,10 @@ def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None =
         .values_list("id", "target_database_id", "created_at")[:window]
     ):
         candidates.append((created, RESTORE, (pk, database_id)))
-    candidates.sort(key=lambda c: c[0])
+    # Oldest due first; ties in random order, so workers starting together do not all
+    # race for the same rows (a lost race costs a wasted claim transaction).
+    order = {id(c): random.random() for c in candidates}
+    candidates.sort(key=lambda c: (c[0], order[id(c)]))
 
     claimed: list[Claimed] = []
     for due_at, kind, item in candidates:
