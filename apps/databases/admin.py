@@ -20,10 +20,15 @@ class DatabaseAdminForm(forms.ModelForm):
             "options", "compression", "timeout_seconds",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stored_password = self.instance.password
+
     def save(self, commit=True):
         obj = super().save(commit=False)
-        if self.cleaned_data.get("password"):
-            obj.password = self.cleaned_data["password"]
+        # The admin puts declared fields into the model form, so a blank
+        # entry would overwrite the secret: put the stored one back.
+        obj.password = self.cleaned_data.get("password") or self._stored_password
         if commit:
             obj.save()
         return obj
