@@ -1,27 +1,27 @@
-"""Fixtures for the browser tests: Chromium through Playwright, a live server, and a real
-`runscheduler` worker process that shares the live server's test database.
+"""Fixtures for the browser tests: Chromium through Playwright against a site of our own —
+`manage.py runserver` and a real `manage.py runscheduler` worker, two processes sharing one
+SQLite metadata file, as on a small production host.
 
-For the worker process to see the test database, a SQLite test database must be a
-file rather than Django's default in-memory one; this conftest arranges that when it is
-loaded (PostgreSQL test databases are reachable as they are).
+Why not pytest-django's live_server: the worker process has to see the web server's data,
+and pointing the session's test database at a file (so another process can open it) changes
+the locking behaviour of every other test in the session. A separate site leaves the
+session's test database alone.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-import tempfile
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connections
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make are safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -36,26 +36,91 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _sqlite_test_database_in_a_file() -> None:
-    for conf in (settings.DATABASES["default"], connections["default"].settings_dict):
-        if conf["ENGINE"] == "django.db.backends.sqlite3":
-            test = conf.setdefault("TEST", {})
-            if not test.get("NAME"):
-                test["NAME"] = str(Path(tempfile.mkdtemp(prefix="bm-ui-db-")) / "test.sqlite3")
+@dataclass
+class Site:
+    """A running BackupManager: its URL, backup root, data folder and processes."""
+
+    url: str
+    root: Path
+    data_dir: Path
+    env: dict
+    procs: list = field(default_factory=list)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.log_path.name}\n{p.log_path.read_text()[-4000:]}" for p in self.procs)
 
 
-_sqlite_test_database_in_a_file()
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def database_url() -> str:
-    """The live server's (test) metadata database as a DATABASE_URL for another process."""
-    conf = connections["default"].settings_dict
-    if conf["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{conf['NAME']}"
-    if conf["ENGINE"] == "django.db.backends.postgresql":
-        auth = f"{quote(conf['USER'], safe='')}:{quote(conf['PASSWORD'], safe='')}"
-        return f"postgres://{auth}@{conf['HOST']}:{conf['PORT']}/{conf['NAME']}"
-    raise RuntimeError(f"no worker support for {conf['ENGINE']}")
+def _start(site: Site, name: str, *args: str) -> subprocess.Popen:
+    log_path = site.data_dir / f"{name}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed when the site stops
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=site.env, stdout=log, stderr=subprocess.STDOUT
+    )
+    proc.log_path, proc.log_file = log_path, log
+    site.procs.append(proc)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ui-site")
+    root, data_dir = base / "backups", base / "data"
+    root.mkdir()
+    data_dir.mkdir()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST", "DATABASE_URL"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "backupmanager.settings",
+            "DATABASE_URL": f"sqlite:///{data_dir / 'metadata.sqlite3'}",
+            # DEBUG serves the (local) static files through runserver without collectstatic.
+            "DEBUG": "true",
+            "SECRET_KEY": "ui-test-site-secret-key-0123456789abcdef0123456789",
+            "BM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "BM_DATA_DIR": str(data_dir),
+            "BM_ALLOWED_ROOTS": str(root),
+            "BM_ALLOW_REGISTRATION": "true",
+            "BM_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    site = Site(url=f"http://127.0.0.1:{port}", root=root, data_dir=data_dir, env=env)
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    _start(site, "web", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks")
+    _start(site, "worker", "runscheduler", "--grace", "5")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(site.url + "/accounts/login/", timeout=2).read()
+            break
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in site.procs):
+                pytest.fail("the site did not start:\n" + site.logs())
+            time.sleep(0.2)
+    yield site
+    for proc in site.procs:
+        proc.terminate()
+    for proc in site.procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.log_file.close()
 
 
 @pytest.fixture(scope="session")
@@ -71,67 +136,25 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
+def new_page(browser):
+    """Open pages in fresh browser contexts (one per user); each records its JS errors."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.js_errors = []
+        page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
-
-
-@pytest.fixture
-def worker(live_server, backup_root, tmp_path):
-    """`manage.py runscheduler` in its own process, on the live server's database."""
-    data_dir = tmp_path / "worker-data"
-    data_dir.mkdir()
-    log_path = tmp_path / "worker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "backupmanager.settings",
-            "DATABASE_URL": database_url(),
-            "DEBUG": "false",
-            "SECRET_KEY": "ui-test-worker-secret-key-0123456789abcdef0123456789",
-            "BM_ENCRYPTION_KEYS": ",".join(settings.BM_ENCRYPTION_KEYS),
-            "BM_DATA_DIR": str(data_dir),
-            "BM_ALLOWED_ROOTS": str(backup_root),
-            "BM_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runscheduler", "--grace", "5"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(0.5)
-        if proc.poll() is not None:
-            pytest.fail(f"runscheduler exited at once:\n{log_path.read_text()}")
-        proc.log_path = log_path
-        yield proc
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def sign_in(page, base_url: str, username: str, password: str) -> None:
-    page.goto(base_url + "/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("main button[type=submit]")
-    page.wait_for_url(base_url + "/")
