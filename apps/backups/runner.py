@@ -271,50 +271,69 @@ class _Stop(Exception):
     """Raised from inside the source stream to stop a restore (timeout, cancel)."""
 
 
-class _HashingReader:
-    """A readable stream over a stored file that hashes what passes through.
+class _Deadline:
+    """Stop a restore from inside its streams once the time is up or it was cancelled."""
 
-    It also reports progress and enforces the deadline: a read past it raises,
-    which stops the engine's restore.
+    def __init__(self, timeout: int, cancel: threading.Event | None) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.cancel = cancel
+        self.reason = ""
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            self.reason = f"Restore timed out after {self.timeout} s"
+        elif self.cancel is not None and self.cancel.is_set():
+            self.reason = "Restore cancelled"
+        if self.reason:
+            raise _Stop(self.reason)
+
+
+class _CheckedReader:
+    """A readable stream that checks the deadline before every read.
+
+    It wraps what the engine reads (the decompressed dump), so even an engine
+    that reads slowly from a decompressor's buffer is stopped in time.
     """
 
-    def __init__(self, fh: BinaryIO, deadline: float, timeout: int, cancel, on_progress) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.stopped = ""
+    def __init__(self, inner: BinaryIO, deadline: _Deadline) -> None:
+        self._inner = inner
         self._deadline = deadline
-        self._timeout = timeout
-        self._cancel = cancel
-        self._on_progress = on_progress
-        self._last = time.monotonic()
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        now = time.monotonic()
-        if now > self._deadline:
-            self.stopped = f"Restore timed out after {self._timeout} s"
-            raise _Stop(self.stopped)
-        if self._cancel is not None and self._cancel.is_set():
-            self.stopped = "Restore cancelled"
-            raise _Stop(self.stopped)
-        if size is None or size < 0:
-            size = READ_CHUNK
-        data = self._fh.read(size)
-        if data:
-            self.digest.update(data)
-            self.size += len(data)
-            if now - self._last >= PROGRESS_INTERVAL:
-                self._last = now
-                self._on_progress(self.size)
-        return data
+        self._deadline.check()
+        return self._inner.read(READ_CHUNK if size is None or size < 0 else size)
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class _HashingReader(_CheckedReader):
+    """The stored file as it is read: hashed, counted, progress reported, deadline checked."""
+
+    def __init__(self, fh: BinaryIO, deadline: _Deadline, on_progress) -> None:
+        super().__init__(fh, deadline)
+        self._fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._on_progress = on_progress
+        self._last = time.monotonic()
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if data:
+            self.digest.update(data)
+            self.size += len(data)
+            now = time.monotonic()
+            if now - self._last >= PROGRESS_INTERVAL:
+                self._last = now
+                self._on_progress(self.size)
+        return data
 
     def drain(self) -> None:
         """Read (and hash) whatever the engine left unread."""
@@ -329,10 +348,6 @@ class _HashingReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._fh.closed
 
 
 def run_restore(
@@ -388,7 +403,7 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         )
         return
     timeout = timeout_for(target)
-    deadline = time.monotonic() + timeout
+    deadline = _Deadline(timeout, cancel)
 
     copy, problem = _pick_copy(restore, backup)
     if copy is None:
@@ -404,24 +419,22 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
     except StorageError as exc:
         _finish_restore(restore, Restore.Status.FAILED, _clean(str(exc), secrets))
         return
-    source = _HashingReader(
-        fh, deadline, timeout, cancel, lambda n: _save_progress(Restore, restore.pk, n, on_progress)
-    )
+    source = _HashingReader(fh, deadline, lambda n: _save_progress(Restore, restore.pk, n, on_progress))
     error = ""
     with _Workdir() as workdir, source:
-        dump = codecs.open_decompressed(source, backup.compression)
+        dump = _CheckedReader(codecs.open_decompressed(source, backup.compression), deadline)
         try:
             engine.restore(
                 conn,
                 dump,
-                timeout=max(1, int(deadline - time.monotonic())),
+                timeout=max(1, int(deadline.deadline - time.monotonic())),
                 workdir=workdir,
             )
             source.drain()
         except _Stop as exc:
             error = str(exc)
         except EngineError as exc:
-            error = source.stopped or str(exc)
+            error = deadline.reason or str(exc)
         except codecs.CompressionError as exc:
             error = f"The copy at {copy.location} cannot be decompressed: {exc}"
         except OSError as exc:
