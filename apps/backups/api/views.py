@@ -56,7 +56,7 @@ class BackupViewSet(
             if wanted:
                 if wanted not in Backup.Status.values:
                     choices = ", ".join(Backup.Status.values)
-                    raise ValidationError({"status": f"must be one of {choices}, not {wanted!r}"})
+                    raise ValidationError({"status": [f"must be one of {choices}, not {wanted!r}"]})
                 queryset = queryset.filter(status=wanted)
         return queryset.prefetch_related("copies").order_by("-created_at", "-id")
 
@@ -80,7 +80,7 @@ class BackupViewSet(
         database_id = serializer.validated_data["database_id"]
         database = Database.objects.visible_to(request.user).filter(pk=database_id).first()
         if database is None:
-            raise ValidationError({"database_id": f"Database {database_id} does not exist."})
+            raise ValidationError({"database_id": [f"Database {database_id} does not exist."]})
         backup = services.request_manual_backup(database, request.user)
         return Response(BackupSerializer(backup).data, status=status.HTTP_202_ACCEPTED)
 
@@ -166,7 +166,7 @@ class BackupViewSet(
         target = Database.objects.filter(pk=data["target_database_id"]).first()
         if target is None:
             raise ValidationError(
-                {"target_database_id": f"Database {data['target_database_id']} does not exist."}
+                {"target_database_id": [f"Database {data['target_database_id']} does not exist."]}
             )
         restore = services.request_restore(backup, target, request.user, data["confirm"])
         return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
@@ -242,4 +242,4 @@ def _bool_query_param(request, name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValidationError({name: f"must be true or false, not {raw!r}"})
+    raise ValidationError({name: [f"must be true or false, not {raw!r}"]})
