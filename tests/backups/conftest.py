@@ -105,8 +105,11 @@ def pg_database(pg_server):
 
     def make(prefix: str = "bm_t") -> str:
         name = f"{prefix}_{os.getpid()}_{next(_names)}"
-        with admin() as conn, conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+        conn = admin()  # not `with conn`: that would open a transaction
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
         created.append(name)
         return name
 
