@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import IntegrityError, close_old_connections, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -352,8 +352,8 @@ def run_backup_job(backup_id: int, cancel: threading.Event | None = None) -> Bac
     if backup is None:
         return None
     backup = run_backup(backup, cancel=cancel)
-    if cancel is not None and cancel.is_set():
-        return backup  # the shutdown path records the interruption
+    if cancel is not None and cancel.is_set() and backup.status != Backup.Status.COMPLETED:
+        return backup  # the shutdown path records the interruption (and notifies)
     after_backup(backup)
     return backup
 
@@ -475,7 +475,8 @@ class Scheduler:
 
     def run_pass(self, now: datetime | None = None) -> list[Claimed]:
         """Reap stale runs, claim as many due jobs as there are free slots, heartbeat; return the claims."""
-        close_old_connections()
+        if not connection.in_atomic_block:  # (never true in the worker; tests run inside one)
+            close_old_connections()
         now = now or timezone.now()
         reaped_b, reaped_r = reap_stale(
             now,
