@@ -570,9 +570,10 @@ class Scheduler:
         pending = [j.future for j in jobs if j.future is not None]
         if pending:
             self.log(f"waiting up to {self.grace_seconds} s for {len(pending)} running job(s)")
-            deadline = time.monotonic() + self.grace_seconds
-            while time.monotonic() < deadline:
-                done, not_done = wait_futures(pending, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            started = time.monotonic()
+            # grace_seconds is re-read each round: a second signal ends the wait at once.
+            while (left_s := started + self.grace_seconds - time.monotonic()) > 0:
+                _, not_done = wait_futures(pending, timeout=min(0.5, left_s))
                 if not not_done:
                     break
                 self.refresh_jobs()
@@ -586,32 +587,35 @@ class Scheduler:
             wait_futures([j.future for j in left if j.future], timeout=10)
             for job in left:
                 if job.claimed.kind == BACKUP:
-                    self._force_interrupt_backup(job.claimed.pk, now)
+                    done = self._force_interrupt_backup(job.claimed.pk, now)
                 else:
-                    self._force_interrupt_restore(job.claimed.pk, now)
-                interrupted.append((job.claimed.kind, job.claimed.pk))
-                self.log(f"{job.claimed.kind} {job.claimed.pk}: {INTERRUPTED}")
+                    done = self._force_interrupt_restore(job.claimed.pk, now)
+                if done:
+                    interrupted.append((job.claimed.kind, job.claimed.pk))
+                    self.log(f"{job.claimed.kind} {job.claimed.pk}: {INTERRUPTED}")
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.beat(stopped=True)
         return interrupted
 
-    def _force_interrupt_backup(self, pk: int, now: datetime) -> None:
-        """The grace period ran out: whatever the runner wrote meanwhile, this run was interrupted."""
+    def _force_interrupt_backup(self, pk: int, now: datetime) -> bool:
+        """The grace period ran out: unless it completed meanwhile, this run was interrupted."""
         from apps.notifications import notify
 
+        changed = Backup.objects.filter(
+            pk=pk, status__in=[Backup.Status.IN_PROGRESS, Backup.Status.FAILED]
+        ).update(status=Backup.Status.FAILED, error=INTERRUPTED, finished_at=now)
         backup = Backup.objects.filter(pk=pk).first()
-        if backup is None or backup.status == Backup.Status.COMPLETED:
-            return  # it made it after all
-        Backup.objects.filter(pk=pk, status__in=[Backup.Status.IN_PROGRESS, Backup.Status.FAILED]).update(
-            status=Backup.Status.FAILED, error=INTERRUPTED, finished_at=now
-        )
+        if not changed or backup is None:
+            return False  # it made it after all (completed or partial), or it is gone
         _after_interrupt(backup)
-        backup.refresh_from_db()
         notify.backup_finished(backup)
+        return True
 
-    def _force_interrupt_restore(self, pk: int, now: datetime) -> None:
-        Restore.objects.filter(pk=pk, status__in=[Restore.Status.IN_PROGRESS, Restore.Status.FAILED]).update(
-            status=Restore.Status.FAILED, error=INTERRUPTED, finished_at=now
+    def _force_interrupt_restore(self, pk: int, now: datetime) -> bool:
+        return bool(
+            Restore.objects.filter(pk=pk, status__in=[Restore.Status.IN_PROGRESS, Restore.Status.FAILED]).update(
+                status=Restore.Status.FAILED, error=INTERRUPTED, finished_at=now
+            )
         )
 
     def threads_alive(self) -> bool:

@@ -255,3 +255,26 @@ def test_keep_alive_refreshes_the_heartbeat_of_a_job_run_outside_the_worker(make
         time.sleep(0.3)
     backup.refresh_from_db()
     assert backup.heartbeat_at > T0 + timedelta(days=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_signal_ends_the_grace_period_at_once(backed_database, make_backup, monkeypatch):
+    import time
+
+    database = backed_database()
+    backup = make_backup(database, status=Backup.Status.PENDING)
+    started = threading.Event()
+
+    def blocked_job(backup_id, cancel):
+        started.set()
+        cancel.wait(30)
+
+    monkeypatch.setattr(worker, "run_backup_job", blocked_job)
+    scheduler = worker.Scheduler(concurrency=1, grace_seconds=60, worker_id="w")
+    scheduler.run_pass()
+    assert started.wait(5)
+    scheduler._on_signal(15, None)
+    threading.Timer(0.3, scheduler._on_signal, args=(2, None)).start()
+    t = time.monotonic()
+    assert scheduler.shutdown() == [("backup", backup.pk)]
+    assert time.monotonic() - t < 5
