@@ -225,3 +225,149 @@ def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_p
     download = viewer.request.get(f"{site.url}/backups/{backup_id}/download/")
     assert download.status == 403
     assert viewer.js_errors == [] and owner.js_errors == []
+
+
+# --- PostgreSQL: backup and restore through the pages ----------------------------------
+
+
+@pytest.fixture
+def pg_role(pg_server):
+    """A login role of our own with a distinctive password, owning a fresh source database (a table
+    with a few rows) and an empty target database; all dropped afterwards."""
+    import secrets
+
+    import psycopg2
+
+    def connect(dbname="postgres", **login):
+        login = login or {"user": pg_server["user"], "password": pg_server["password"]}
+        conn = psycopg2.connect(host=pg_server["host"], port=pg_server["port"], dbname=dbname, **login)
+        conn.autocommit = True  # CREATE/DROP DATABASE refuse to run inside a transaction
+        return conn
+
+    tag = secrets.token_hex(4)
+    role = {
+        "user": f"bm_ui_{tag}",
+        "password": f"ui-pg-{secrets.token_hex(12)}",
+        "source": f"bm_ui_shop_{tag}",
+        "target": f"bm_ui_copy_{tag}",
+        "connect": connect,
+    }
+    admin = connect()
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role["user"]}" LOGIN PASSWORD %s', [role["password"]])
+        for name in (role["source"], role["target"]):
+            cur.execute(f'CREATE DATABASE "{name}" OWNER "{role["user"]}"')
+    source = connect(role["source"], user=role["user"], password=role["password"])
+    with source.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL, cents integer)")
+        cur.executemany(
+            "INSERT INTO orders (item, cents) VALUES (%s, %s)", [(f"order {i} ☕", i * 99) for i in range(5)]
+        )
+    source.close()
+    try:
+        yield role
+    finally:
+        with admin.cursor() as cur:
+            for name in (role["source"], role["target"]):
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [name],
+                )
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cur.execute(f'DROP ROLE IF EXISTS "{role["user"]}"')
+        admin.close()
+
+
+def add_postgres_database(page, pg_server, role, name: str, dbname: str) -> str:
+    """From a group page: add a PostgreSQL database after a passing connection test; return its URL."""
+    page.get_by_role("link", name="Add database").first.click()
+    page.select_option("#id_engine", "postgresql")
+    expect(page.locator("#id_host")).to_be_visible()
+    page.fill("#id_name", name)
+    page.fill("#id_host", pg_server["host"])
+    page.fill("#id_port", str(pg_server["port"]))
+    page.fill("#id_database_name", dbname)
+    page.fill("#id_username", role["user"])
+    page.fill("#id_password", role["password"])
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-result [data-connection-ok]")).to_contain_text("Connection works.")
+    expect(page.locator("#connection-result")).to_contain_text("PostgreSQL")
+    assert role["password"] not in page.content()
+    page.get_by_role("button", name="Add database").click()
+    expect(page.locator(".messages")).to_contain_text(f"Database “{name}” added.")
+    assert role["password"] not in page.content()
+    return page.url
+
+
+def test_a_postgresql_database_is_backed_up_and_restored_into_another_through_the_pages(
+    site, new_page, pg_server, pg_role
+):
+    page = new_page()
+    (site.root / "pg-disk").mkdir()
+    register(page, site, "paula")
+    create_group(page, "Postgres team")
+    group_url = page.url
+
+    source_url = add_postgres_database(page, pg_server, pg_role, "shop-pg", pg_role["source"])
+    add_destination(page, site.root, "pg-disk")
+
+    # The saved connection works from the database page too.
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#connection-result [data-connection-ok]")).to_contain_text("Connection works.")
+
+    backup_id = run_now(page)
+    page.evaluate("window.__sameDocument = true")
+    row = page.locator(f"#backup-{backup_id}")
+    expect(row).to_have_attribute("data-status", "completed", timeout=25_000)
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    expect(row.locator("[data-copy=saved]")).to_have_count(1)
+    expect(row.locator("[data-copy=saved]")).to_contain_text("✓")
+    saved = list((site.root / "pg-disk").iterdir())
+    assert len(saved) == 1 and saved[0].name.endswith(".dump.zst"), saved
+
+    # A second registered PostgreSQL database is the restore target.
+    page.goto(group_url)
+    target_url = add_postgres_database(page, pg_server, pg_role, "shop-pg-copy", pg_role["target"])
+
+    page.goto(source_url)
+    page.locator(f"#backup-{backup_id}").get_by_role("link", name="Restore").click()
+    expect(page.locator("h1")).to_have_text(f"Restore backup #{backup_id}")
+    target_option = page.locator("#id_target option", has_text="shop-pg-copy")
+    page.select_option("#id_target", target_option.get_attribute("value"))
+    expect(page.locator("[data-confirm-hint]")).to_have_text(pg_role["target"])
+    # The wrong name is refused inline, and nothing is queued.
+    page.fill("#id_confirm", pg_role["source"])
+    page.get_by_role("button", name="Restore").click()
+    expect(page.locator(".field.has-error")).to_contain_text("Type the target's database name exactly")
+    page.fill("#id_confirm", pg_role["target"])
+    page.get_by_role("button", name="Restore").click()
+    message = page.locator(".messages")
+    expect(message).to_contain_text(f"of backup #{backup_id} into shop-pg-copy queued")
+    assert page.url == target_url
+    restore_id = int(re.search(r"Restore #(\d+)", message.inner_text()).group(1))
+    page.evaluate("window.__sameDocument = true")
+    restore_row = page.locator(f"#restore-{restore_id}")
+    expect(restore_row).to_have_attribute("data-status", "completed", timeout=25_000)
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    expect(restore_row).to_contain_text("Completed")
+
+    target = pg_role["connect"](pg_role["target"], user=pg_role["user"], password=pg_role["password"])
+    with target.cursor() as cur:
+        cur.execute("SELECT id, item, cents FROM orders ORDER BY id")
+        rows = cur.fetchall()
+    target.close()
+    assert rows == [(i + 1, f"order {i} ☕", i * 99) for i in range(5)]
+
+    # The password is stored but never sent back: not on any page that shows the databases.
+    for url in (
+        source_url,
+        target_url,
+        source_url + "edit/",
+        group_url,
+        site.url + "/databases/",
+        site.url + "/",
+    ):
+        page.goto(url)
+        assert pg_role["password"] not in page.content(), url
+    assert page.js_errors == []
