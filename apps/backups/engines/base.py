@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
 
 from apps.common.masking import mask_secrets
 
@@ -56,9 +57,19 @@ class Engine:
     default_port: ClassVar[int | None] = None
     uses_network: ClassVar[bool] = True
     sensitive_fields: ClassVar[tuple[str, ...]] = ("password",)
+    # The file extension of this engine's dumps (a DumpStream says which one it produced).
+    extension: ClassVar[str] = "dump"
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         """Try to connect; return ok with the server version or a message naming the failed step."""
+        raise NotImplementedError
+
+    def dump(self, conn: ConnectionInfo, *, timeout: int, workdir: Path) -> DumpStream:
+        """Start a dump of the whole database (see the contract at the end of this module)."""
+        raise NotImplementedError
+
+    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+        """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error."""
         raise NotImplementedError
 
     def test_connection(self, conn: ConnectionInfo, timeout: int = 5) -> ConnectionResult:

@@ -370,7 +370,7 @@ class ThreadDumpStream(DumpStream):
         r, w = os.pipe()
         self._reader = os.fdopen(r, "rb", buffering=FEED_CHUNK)
         self._writer = os.fdopen(w, "wb", buffering=FEED_CHUNK)
-        self._thread = threading.Thread(target=self._run, name=f"{tool}-dump", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"dump: {tool}", daemon=True)
         self._watchdog = threading.Timer(timeout, self._expire)
         self._watchdog.daemon = True
         self._thread.start()

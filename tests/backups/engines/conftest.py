@@ -217,7 +217,11 @@ def mongo_databases(secantusd):
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         created.append(name)
         return ConnectionInfo(
-            engine="mongodb", host="127.0.0.1", port=secantusd.port, database_name=name, options={"dumper": "builtin"}
+            engine="mongodb",
+            host="127.0.0.1",
+            port=secantusd.port,
+            database_name=name,
+            options={"dumper": "builtin"},
         )
 
     yield make
