@@ -28,5 +28,6 @@ urlpatterns = [
     path("databases/", include("apps.databases.urls")),
     path("destinations/", include("apps.destinations.urls")),
     path("schedules/", include("apps.schedules.urls")),
+    path("channels/", include("apps.notifications.urls")),
     path("", include("apps.backups.urls")),
 ]

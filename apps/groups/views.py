@@ -72,10 +72,43 @@ class GroupDetailView(GroupScopedMixin, DetailView):
         group = self.object
         context["memberships"] = group.memberships.select_related("user").order_by("user__username")
         context["databases"] = group.databases.order_by("name")
-        if context["can_manage"]:
-            context["member_form"] = MemberAddForm(group=group)
         context["roles"] = Membership.Role.choices
+        context["channels"] = channels_of(group, reveal=context["can_manage"])
+        if context["can_manage"]:
+            from apps.notifications.forms import ChannelForm
+
+            context["member_form"] = MemberAddForm(group=group)
+            context["channel_form"] = ChannelForm()
         return context
+
+
+def channels_of(group: Group, *, reveal: bool) -> list:
+    """The group's notification channels, each with its latest delivery (status, time, error).
+
+    Without `reveal` (members below owner) a webhook shows only its scheme and host: webhook
+    URLs often carry their token in the path (Slack, Teams), and only owners need it.
+    """
+    from urllib.parse import urlsplit
+
+    from apps.notifications.models import NotificationChannel, NotificationLog
+
+    latest = NotificationLog.objects.filter(channel=OuterRef("pk")).order_by("-created_at", "-id")
+    channels = list(
+        NotificationChannel.objects.filter(group=group)
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_event=Subquery(latest.values("event")[:1]),
+            last_at=Subquery(latest.values("created_at")[:1]),
+            last_error=Subquery(latest.values("last_error")[:1]),
+        )
+        .order_by("id")
+    )
+    for channel in channels:
+        channel.shown_target = channel.target
+        if not reveal and channel.kind == NotificationChannel.Kind.WEBHOOK:
+            parts = urlsplit(channel.target)
+            channel.shown_target = f"{parts.scheme}://{parts.hostname}/…"
+    return channels
 
 
 class GroupUpdateView(GroupScopedMixin, UpdateView):

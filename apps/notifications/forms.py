@@ -1,0 +1,100 @@
+"""The notification channel form: kind, target checked per kind, events, enabled, a write-only secret."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from apps.notifications.models import NotificationChannel
+
+Kind = NotificationChannel.Kind
+Event = NotificationChannel.Event
+
+# The same words as the API's serializer, so both say the same thing about the same mistake.
+BAD_EMAIL = "Enter a valid email address."
+BAD_WEBHOOK = "Enter an http:// or https:// URL for the webhook."
+NO_EVENTS = "Choose at least one event to send."
+
+
+def clean_target(kind: str, target: str) -> str:
+    """Return the stripped target, or raise ValidationError when it does not suit the kind."""
+    target = (target or "").strip()
+    if kind == Kind.EMAIL:
+        try:
+            validate_email(target)
+        except ValidationError:
+            raise ValidationError(BAD_EMAIL) from None
+    elif kind == Kind.WEBHOOK:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError(BAD_WEBHOOK)
+    return target
+
+
+class ChannelForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": NO_EVENTS},
+    )
+    secret = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=1024,
+        label="Signing secret (optional)",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Webhooks only: each request carries an HMAC-SHA256 signature made with it. "
+        "Stored encrypted; never shown again.",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["kind", "target", "events", "enabled"]
+        labels = {"kind": "Kind", "target": "Send to", "enabled": "Enabled"}
+        help_texts = {"target": "An email address, or the URL the webhook POSTs JSON to."}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_channel_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["target"].widget = forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "ops@example.com or https://…",
+            }
+        )
+        if not self.instance.pk:
+            self.initial.setdefault("events", list(Event.values))
+        if self.instance.pk and self.instance.has_secret:
+            self.fields["secret"].help_text = "A secret is stored; leave empty to keep it."
+        else:
+            del self.fields["clear_secret"]
+
+    def clean_events(self) -> list[str]:
+        chosen = self.cleaned_data["events"]
+        return [event for event in Event.values if event in chosen]  # canonical order, no repeats
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind and "target" in data:
+            try:
+                data["target"] = clean_target(kind, data["target"])
+            except ValidationError as exc:
+                self.add_error("target", exc)
+        return data
+
+    def _post_clean(self):
+        keep = self.instance.secret if self.instance.pk else ""
+        super()._post_clean()
+        data = getattr(self, "cleaned_data", {})
+        if data.get("clear_secret"):
+            self.instance.secret = ""
+        elif data.get("secret"):
+            self.instance.secret = data["secret"]
+        else:
+            self.instance.secret = keep
