@@ -85,16 +85,18 @@ def run_backup(
     backup.refresh_from_db()
     if backup.status in Backup.TERMINAL:
         return backup
-    database = backup.database
-    conn = database.connection_info()
-    secrets = list(conn.secrets)
     now = timezone.now()
     backup.status = Backup.Status.IN_PROGRESS
     backup.started_at = backup.started_at or now
     backup.heartbeat_at = now
-    backup.compression = codecs.normalize(database.compression)
-    backup.save(update_fields=["status", "started_at", "heartbeat_at", "compression"])
+    backup.save(update_fields=["status", "started_at", "heartbeat_at"])
+    secrets: list[str] = []
     try:
+        database = backup.database
+        conn = database.connection_info()
+        secrets.extend(conn.secrets)
+        backup.compression = codecs.normalize(database.compression)
+        backup.save(update_fields=["compression"])
         _run_backup(backup, database, conn, secrets, cancel, on_progress)
     except Exception as exc:  # a bug must not leave the row in progress forever
         log.exception("Backup %s failed unexpectedly", backup.pk)
@@ -367,15 +369,16 @@ def run_restore(
     restore.refresh_from_db()
     if restore.status in Restore.TERMINAL:
         return restore
-    target = restore.target_database
-    conn = target.connection_info()
-    secrets = list(conn.secrets)
     now = timezone.now()
     restore.status = Restore.Status.IN_PROGRESS
     restore.started_at = restore.started_at or now
     restore.heartbeat_at = now
     restore.save(update_fields=["status", "started_at", "heartbeat_at"])
+    secrets: list[str] = []
     try:
+        target = restore.target_database
+        conn = target.connection_info()
+        secrets.extend(conn.secrets)
         _run_restore(restore, target, conn, secrets, cancel, on_progress)
     except Exception as exc:
         log.exception("Restore %s failed unexpectedly", restore.pk)
