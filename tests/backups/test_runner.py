@@ -580,3 +580,24 @@ def test_mysql_round_trip_through_two_destinations(
 
     assert digest(target_name) == digest(source_name)
     assert mysql_server["password"] not in caplog.text
+
+
+def test_a_missing_dump_tool_fails_the_backup_naming_it(
+    make_database, make_destination, make_backup, tmp_path, monkeypatch
+):
+    from apps.backups.engines.postgresql import PostgresEngine
+
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(PostgresEngine, "fallback_globs", ())
+    db = make_database(
+        engine="postgresql", host="127.0.0.1", port=5432, username="u", password="pw", database_name="app"
+    )
+    dest = make_destination(db)
+
+    backup = runner.run_backup(make_backup(db))
+
+    assert backup.status == Backup.Status.FAILED
+    assert backup.error.startswith("pg_dump not found")
+    assert files_in(Path(dest.path)) == []
