@@ -148,11 +148,14 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         from apps.backups.views import activity_context
         from apps.destinations.forms import DestinationForm
+        from apps.schedules.views import retention_preview
 
         context = super().get_context_data(**kwargs)
         db = self.object
         context["destinations"] = db.destinations.annotate(copy_count=Count("copies")).order_by("name")
-        context["schedules"] = db.schedules.order_by("name")
+        context["schedules"] = schedules = list(db.schedules.order_by("name"))
+        for schedule in schedules:
+            schedule.retention = retention_preview(schedule)
         context.update(activity_context(db, context))
         if context["can_manage"]:
             from apps.destinations.paths import allowed_roots

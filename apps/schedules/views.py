@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,6 +20,8 @@ from apps.schedules.forms import ScheduleForm
 from apps.schedules.models import Schedule
 
 PREVIEW_COUNT = 5
+
+log = logging.getLogger(__name__)
 
 
 class ScheduleScopedMixin(ScopedObjectMixin):
@@ -99,6 +103,12 @@ class ScheduleUpdateView(ScheduleScopedMixin, _ScheduleFormMixin, UpdateView):
         self.database = obj.database
         return obj
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # Of the saved schedule, not of the form's unsaved values.
+        context["retention"] = retention_preview(Schedule.objects.get(pk=self.object.pk))
+        return context
+
 
 class ScheduleDeleteView(ScheduleScopedMixin, DeleteView):
     template_name = "schedules/schedule_confirm_delete.html"
@@ -150,3 +160,36 @@ class SchedulePreviewView(LoginRequiredMixin, View):
             "preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))
         }
         return render(request, "includes/schedule_preview.html", context)
+
+
+def retention_preview(schedule: Schedule) -> dict:
+    """What the next retention pass would delete for this schedule, for the pages.
+
+    {"active": the schedule sets keep_last/keep_days, "delete": [{backup_id, reason, created_at,
+    status}], "error": text when the preview could not be computed}. A failing preview must not
+    take the database page down with it, so it is logged and shown as unavailable.
+    """
+    from apps.backups.models import Backup
+    from apps.schedules import retention
+
+    active = retention.has_retention(schedule)
+    if not active:
+        return {"active": False, "delete": [], "error": ""}
+    try:
+        decisions = retention.preview(schedule)["delete"]
+    except Exception:
+        log.exception("retention preview of schedule %s failed", schedule.pk)
+        return {"active": True, "delete": [], "error": "The retention preview is not available right now."}
+    found = Backup.objects.in_bulk([d["backup_id"] for d in decisions])
+    rows = []
+    for d in decisions:
+        backup = found.get(d["backup_id"])
+        rows.append(
+            {
+                "backup_id": d["backup_id"],
+                "reason": d["reason"],
+                "created_at": backup.created_at if backup else None,
+                "status": backup.get_status_display() if backup else "",
+            }
+        )
+    return {"active": True, "delete": rows, "error": ""}
