@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import shutil
 import tempfile
 import threading
@@ -295,19 +296,29 @@ class _CheckedReader:
     """A readable stream that checks the deadline before every read.
 
     It wraps what the engine reads (the decompressed dump), so even an engine
-    that reads slowly from a decompressor's buffer is stopped in time.
+    that reads slowly from a decompressor's buffer is stopped in time. When
+    given `progress`, it reports `progress()` bytes about once a second.
     """
 
-    def __init__(self, inner: BinaryIO, deadline: _Deadline) -> None:
+    def __init__(self, inner, deadline: _Deadline, progress=None, on_progress=None) -> None:
         self._inner = inner
         self._deadline = deadline
+        self._progress = progress
+        self._on_progress = on_progress
+        self._last = time.monotonic()
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         self._deadline.check()
-        return self._inner.read(READ_CHUNK if size is None or size < 0 else size)
+        data = self._inner.read(READ_CHUNK if size is None or size < 0 else size)
+        if self._on_progress is not None:
+            now = time.monotonic()
+            if now - self._last >= PROGRESS_INTERVAL:
+                self._last = now
+                self._on_progress(self._progress())
+        return data
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -316,25 +327,19 @@ class _CheckedReader:
 
 
 class _HashingReader(_CheckedReader):
-    """The stored file as it is read: hashed, counted, progress reported, deadline checked."""
+    """The stored file as it is read: hashed, counted, deadline checked."""
 
-    def __init__(self, fh: BinaryIO, deadline: _Deadline, on_progress) -> None:
+    def __init__(self, fh: BinaryIO, deadline: _Deadline) -> None:
         super().__init__(fh, deadline)
         self._fh = fh
         self.digest = hashlib.sha256()
         self.size = 0
-        self._on_progress = on_progress
-        self._last = time.monotonic()
 
     def read(self, size: int = -1) -> bytes:
         data = super().read(size)
         if data:
             self.digest.update(data)
             self.size += len(data)
-            now = time.monotonic()
-            if now - self._last >= PROGRESS_INTERVAL:
-                self._last = now
-                self._on_progress(self.size)
         return data
 
     def drain(self) -> None:
@@ -350,6 +355,81 @@ class _HashingReader(_CheckedReader):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Prefetcher:
+    """Read a stream ahead in a thread, through a small bounded queue.
+
+    The engine's feeding loop then only writes to the tool's pipe, while file
+    reads, sha256 and decompression (all of which release the GIL) run beside
+    it. An exception in the thread is raised again to the reader.
+    """
+
+    _END = object()
+
+    def __init__(self, source, chunk_size: int = READ_CHUNK, depth: int = 4) -> None:
+        self._source = source
+        self._chunk_size = chunk_size
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buffer = memoryview(b"")
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, name="bm-restore-read", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._source.read(self._chunk_size)
+                if not self._put(data or self._END) or not data:
+                    return
+        except BaseException as exc:  # handed to the reader, who raises it
+            self._put(exc)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer:
+            if self._eof:
+                return b""
+            item = self._queue.get()
+            if item is self._END:
+                self._eof = True
+                return b""
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            self._buffer = memoryview(item)
+        if size is None or size < 0:
+            size = len(self._buffer)
+        data = bytes(self._buffer[:size])
+        self._buffer = self._buffer[size:]
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Stop the thread and wait for it, so the source may be read again safely."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 def run_restore(
@@ -422,17 +502,26 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
     except StorageError as exc:
         _finish_restore(restore, Restore.Status.FAILED, _clean(str(exc), secrets))
         return
-    source = _HashingReader(fh, deadline, lambda n: _save_progress(Restore, restore.pk, n, on_progress))
+    source = _HashingReader(fh, deadline)
     error = ""
     with _Workdir() as workdir, source:
-        dump = _CheckedReader(codecs.open_decompressed(source, backup.compression), deadline)
+        prefetch = _Prefetcher(codecs.open_decompressed(source, backup.compression))
+        dump = _CheckedReader(
+            prefetch,
+            deadline,
+            progress=lambda: source.size,
+            on_progress=lambda n: _save_progress(Restore, restore.pk, n, on_progress),
+        )
         try:
-            engine.restore(
-                conn,
-                dump,
-                timeout=max(1, int(deadline.deadline - time.monotonic())),
-                workdir=workdir,
-            )
+            try:
+                engine.restore(
+                    conn,
+                    dump,
+                    timeout=max(1, int(deadline.deadline - time.monotonic())),
+                    workdir=workdir,
+                )
+            finally:
+                prefetch.close()
             source.drain()
         except _Stop as exc:
             error = str(exc)

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import stat
 import threading
 import time
@@ -344,6 +345,10 @@ def test_a_copy_changed_during_the_restore_fails_it(
 ):
     sqlite_database.compression = "none"  # the engine reads the file itself, byte by byte
     sqlite_database.save()
+    db = sqlite3.connect(sqlite_database.database_name)
+    with db:  # larger than what the restore reads ahead (a few MiB)
+        db.execute("INSERT INTO items (name, data) VALUES ('huge', ?)", (os.urandom(16 << 20),))
+    db.close()
     make_destination(sqlite_database)
     backup = runner.run_backup(make_backup(sqlite_database))
     copy = backup.copies.get()
