@@ -67,7 +67,9 @@ class ChannelForm(forms.ModelForm):
                 "placeholder": "ops@example.com or https://…",
             }
         )
+        self.fields["kind"].choices = Kind.choices  # no empty "---------" choice
         if not self.instance.pk:
+            self.initial.setdefault("kind", Kind.EMAIL)
             self.initial.setdefault("events", list(Event.values))
         if self.instance.pk and self.instance.has_secret:
             self.fields["secret"].help_text = "A secret is stored; leave empty to keep it."

@@ -5,6 +5,7 @@ Everything is done through the pages; the tests look at the disk, never at the d
 from __future__ import annotations
 
 import re
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def add_destination(page, root: Path, name: str) -> None:
     expect(status).to_contain_text("free")
     form.get_by_role("button", name="Add destination").click()
     expect(page.locator(".messages")).to_contain_text(f"Destination “{name}” added")
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound once, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_now(page) -> int:
@@ -185,7 +193,7 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     assert page.js_errors == []
 
 
-def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_page, tmp_path):
+def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_page, tmp_path, screenshots):
     owner = new_page()
     register(owner, site, "olive")
     create_group(owner, "Ops")
@@ -202,6 +210,34 @@ def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_p
     owner.select_option("#id_role", "viewer")
     owner.get_by_role("button", name="Add member").click()
     expect(owner.locator(".messages")).to_contain_text("vera added to “Ops” as viewer.")
+
+    # The owner adds a webhook channel: a bad URL is refused inline, the test message reports
+    # the refused connection, and the viewer sees the channel without its path or any action.
+    group_url = owner.url.split("#")[0]
+    hook = f"http://127.0.0.1:{refused_port()}/hooks/ops-token-123"
+    form = owner.locator("form[data-channel-form]")
+    form.locator("#id_channel_kind").select_option("webhook")
+    form.locator("#id_channel_target").fill("hooks.example.com/x")
+    form.get_by_label("No recent backup").uncheck()
+    form.get_by_role("button", name="Add channel").click()
+    expect(owner.locator("#field-target .errorlist")).to_have_text(
+        "Enter an http:// or https:// URL for the webhook."
+    )
+    owner.locator("#id_channel_target").fill(hook)
+    expect(owner.get_by_label("No recent backup")).not_to_be_checked()
+    owner.get_by_role("button", name="Add channel").click()
+    expect(owner.locator(".messages")).to_contain_text(
+        f"Notifications added: webhook channel to {hook} for failed, partial, recovered."
+    )
+    owner.get_by_role("button", name=f"Send a test message to {hook}").click()
+    expect(owner.locator(".messages")).to_contain_text(f"The test message to {hook} failed:")
+    expect(owner.locator("table.channels")).to_contain_text("failed")
+    owner.screenshot(path=str(screenshots / "group-detail.png"), full_page=True)
+    viewer.goto(group_url)
+    channels = viewer.locator("#notifications table.channels")
+    expect(channels).to_contain_text("http://127.0.0.1/…")
+    expect(channels).not_to_contain_text("ops-token-123")
+    expect(viewer.locator("#notifications").get_by_role("button")).to_have_count(0)
 
     viewer.goto(db_url)
     row = viewer.locator(f"#backup-{backup_id}")
