@@ -6,14 +6,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.common.querysets import GroupScopedQuerySet
 
-class BackupQuerySet(models.QuerySet):
-    def visible_to(self, user) -> BackupQuerySet:
-        if not user or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(database__group__memberships__user=user)
+
+class BackupQuerySet(GroupScopedQuerySet):
+    group_path = "database__group"
 
 
 class Backup(models.Model):
@@ -123,13 +120,8 @@ class BackupCopy(models.Model):
         return f"{self.backup_id} → {self.destination_name} ({self.status})"
 
 
-class RestoreQuerySet(models.QuerySet):
-    def visible_to(self, user) -> RestoreQuerySet:
-        if not user or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(target_database__group__memberships__user=user)
+class RestoreQuerySet(GroupScopedQuerySet):
+    group_path = "target_database__group"
 
 
 class Restore(models.Model):

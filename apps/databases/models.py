@@ -8,16 +8,11 @@ from django.utils.text import slugify
 
 from apps.backups.engines import ENGINE_CHOICES, ConnectionInfo
 from apps.common.fields import EncryptedTextField
+from apps.common.querysets import GroupScopedQuerySet
 
 
-class DatabaseQuerySet(models.QuerySet):
-    def visible_to(self, user) -> DatabaseQuerySet:
-        """Databases in groups the user belongs to (all for superusers)."""
-        if not user or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(group__memberships__user=user)
+class DatabaseQuerySet(GroupScopedQuerySet):
+    group_path = "group"
 
 
 class Database(models.Model):

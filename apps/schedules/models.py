@@ -7,20 +7,16 @@ from datetime import datetime
 from django.db import models
 from django.utils import timezone
 
+from apps.common.querysets import GroupScopedQuerySet
 from apps.schedules import cron
 
 
-class ScheduleQuerySet(models.QuerySet):
+class ScheduleQuerySet(GroupScopedQuerySet):
+    group_path = "database__group"
+
     def due(self, now: datetime) -> ScheduleQuerySet:
         """Enabled schedules whose next run is at or before now."""
         return self.filter(enabled=True, next_run_at__lte=now)
-
-    def visible_to(self, user) -> ScheduleQuerySet:
-        if not user or not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(database__group__memberships__user=user)
 
 
 class Schedule(models.Model):

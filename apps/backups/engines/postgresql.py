@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
-from apps.backups.engines.process import ProcessDumpStream, find_tool, private_file, remove_files, run_with_stdin
+from apps.backups.engines.process import (
+    ProcessDumpStream,
+    find_tool,
+    private_file,
+    remove_files,
+    run_with_stdin,
+)
 
 _HINT = "install the PostgreSQL client tools"
 
