@@ -23,9 +23,11 @@ like pgbench's filler), then measures in the same run:
 
 BackupManager runs in a child process (Django set up against a throwaway
 SQLite metadata database), so its memory is measured on its own: peak RSS is
-sampled every 20 ms over the whole process tree (the Python process plus
-pg_dump / pg_restore, summed), and the Python process's own getrusage
-maxrss is shown beside it. (getrusage(RUSAGE_CHILDREN) is printed per run
+sampled every 20 ms from /proc/<pid>/smaps_rollup over the whole process
+tree (the Python process plus pg_dump / pg_restore, summed) both as RSS and
+as PSS (RSS double-counts the parent's pages in a child caught between fork
+and exec; PSS does not), and the Python process's own getrusage maxrss is
+shown beside them. (getrusage(RUSAGE_CHILDREN) is printed per run
 but not used: a child's maxrss counts the pages it shared with the 60 MB
 parent between fork and exec, so it overstates pg_dump's ~12 MB.)
 Times are the best of --repeat runs; BackupManager's time is that of the
@@ -199,39 +201,47 @@ def build_database(server: Server, name: str, size_mb: int) -> int:
 # -- measuring ------------------------------------------------------------------------
 
 
-def tree_rss_kb(root: int) -> int:
-    """Sum of VmRSS over a process and all its descendants (kB); 0 when it is gone."""
-    total, stack, seen = 0, [root], set()
+def tree_memory_kb(root: int) -> tuple[int, int]:
+    """(sum of VmRSS, sum of Pss) over a process and all its descendants, in kB.
+
+    RSS counts a page once per process that maps it, so a child between
+    fork() and exec() shows the whole parent again; PSS splits shared pages
+    among their sharers, so its sum is the tree's real footprint.
+    """
+    rss = pss = 0
+    stack, seen = [root], set()
     while stack:
         pid = stack.pop()
         if pid in seen:
             continue
         seen.add(pid)
         try:
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
             for task in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{task}/children") as fh:
                     stack.extend(int(c) for c in fh.read().split())
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return rss, pss
 
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
     """Run argv; return wall seconds, sampled peak tree RSS (MB) and its stdout (last line as JSON if any)."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
-            peak = max(peak, tree_rss_kb(proc.pid))
+            rss, pss = tree_memory_kb(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             stop.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -242,7 +252,7 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.strip()[-2000:]}")
-    result = {"wall": wall, "peak_rss_mb": peak / 1024}
+    result = {"wall": wall, "peak_rss_mb": peak / 1024, "peak_pss_mb": peak_pss / 1024}
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if lines:
         result.update(json.loads(lines[-1]))
@@ -252,6 +262,7 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
 def best(runs: list[dict]) -> dict:
     chosen = dict(min(runs, key=lambda r: r.get("seconds", r["wall"])))
     chosen["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    chosen["peak_pss_mb"] = max(r["peak_pss_mb"] for r in runs)
     if "self_rss_mb" in chosen:
         chosen["self_rss_mb"] = max(r["self_rss_mb"] for r in runs)
     return chosen
@@ -399,7 +410,7 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
             runs.append(r)
             print(
                 f"   bm×{dests}: {r['seconds']:.2f} s (process {r['wall']:.2f} s), {r['size'] / 2**20:.1f} MiB, "
-                f"peak tree RSS {r['peak_rss_mb']:.0f} MB, self {r['self_rss_mb']:.0f} MB, children {r['children_rss_mb']:.0f} MB",
+                f"peak tree RSS {r['peak_rss_mb']:.0f} MB / PSS {r['peak_pss_mb']:.0f} MB, self {r['self_rss_mb']:.0f} MB, children {r['children_rss_mb']:.0f} MB",
                 flush=True,
             )
     raw, bm1, bm3 = best(raw_runs), best(bm1_runs), best(bm3_runs)
@@ -426,7 +437,7 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
             raise SystemExit(f"restore failed: {r['error']}")
         bm_restore_runs.append(r)
         print(
-            f"   bm restore: {r['seconds']:.2f} s (process {r['wall']:.2f} s), peak tree RSS {r['peak_rss_mb']:.0f} MB",
+            f"   bm restore: {r['seconds']:.2f} s (process {r['wall']:.2f} s), peak tree RSS {r['peak_rss_mb']:.0f} MB / PSS {r['peak_pss_mb']:.0f} MB",
             flush=True,
         )
     rows["raw restore"] = best(raw_restore_runs)
@@ -453,7 +464,7 @@ def check_restored(server: Server, source: str, target: str) -> None:
 def print_table(results: dict[int, dict]) -> None:
     header = (
         f"{'size':>7} | {'run':<11} | {'seconds':>8} | {'× raw':>6} | {'output MiB':>10} | "
-        f"{'× raw size':>10} | {'peak RSS MB (tree, sampled)':>27} | {'python maxrss MB':>16}"
+        f"{'× raw size':>10} | {'peak RSS MB':>11} | {'peak PSS MB':>11} | {'python maxrss MB':>16}"
     )
     print("\n" + header)
     print("-" * len(header))
@@ -468,7 +479,8 @@ def print_table(results: dict[int, dict]) -> None:
             print(
                 f"{size_mb:>5}MB | {label:<11} | {seconds:>8.2f} | {seconds / base_seconds:>6.2f} | "
                 f"{(size / 2**20 if size else float('nan')):>10.1f} | "
-                f"{(size / raw['size'] if size else float('nan')):>10.2f} | {r['peak_rss_mb']:>27.0f} | "
+                f"{(size / raw['size'] if size else float('nan')):>10.2f} | {r['peak_rss_mb']:>11.0f} | "
+                f"{r['peak_pss_mb']:>11.0f} | "
                 f"{r.get('self_rss_mb', float('nan')):>16.0f}"
             )
     print(
@@ -482,11 +494,13 @@ def print_table(results: dict[int, dict]) -> None:
         size_ratio = bm3["size"] / raw["size"]
         restore_ratio = rows["bm restore"]["seconds"] / rows["raw restore"]["wall"]
         rss = max(rows[k]["peak_rss_mb"] for k in ("bm×1", "bm×3", "bm restore"))
+        pss = max(rows[k]["peak_pss_mb"] for k in ("bm×1", "bm×3", "bm restore"))
         print(
             f"{size_mb:>5}MB: bm×3 {ratio:.2f}× raw time {'OK' if ratio <= 0.6 else 'MISSED'}, "
             f"size {size_ratio:.2f}× {'OK' if size_ratio <= 1 else 'MISSED'}; "
             f"restore {restore_ratio:.2f}× {'OK' if restore_ratio <= 1.1 else 'MISSED'}; "
-            f"peak RSS {rss:.0f} MB {'OK' if rss <= 100 else 'MISSED'}"
+            f"peak RSS {rss:.0f} MB {'OK' if rss <= 100 else 'MISSED'}, "
+            f"peak PSS {pss:.0f} MB {'OK' if pss <= 100 else 'MISSED'}"
         )
 
 

@@ -87,9 +87,7 @@ class DestinationSink:
         self.committed = False
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._failed = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"bm-writer-{key}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"bm-writer-{key}", daemon=True)
         self._thread.start()
 
     @property
@@ -151,33 +149,25 @@ class DestinationSink:
 
     def finish(self, commit: bool) -> None:
         """Send the end marker (commit or abort) without waiting for it."""
-        self._put_marker(
-            _COMMIT if commit else _ABORT, time.monotonic() + WRITER_JOIN_SECONDS
-        )
+        self._put_marker(_COMMIT if commit else _ABORT, time.monotonic() + WRITER_JOIN_SECONDS)
 
     def join(self, timeout: float = WRITER_JOIN_SECONDS) -> None:
         self._thread.join(timeout)
         if self._thread.is_alive():
-            self._fail(
-                f"Writing {self.writer.location} did not finish within {int(timeout)} s"
-            )
+            self._fail(f"Writing {self.writer.location} did not finish within {int(timeout)} s")
 
 
 class _Watchdog:
     """Abort the dump stream when the deadline passes or cancellation is requested."""
 
-    def __init__(
-        self, stream: DumpStream, timeout: float, cancel: threading.Event | None
-    ) -> None:
+    def __init__(self, stream: DumpStream, timeout: float, cancel: threading.Event | None) -> None:
         self.stream = stream
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         self.cancel = cancel
         self.reason = ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="bm-watchdog", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="bm-watchdog", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -313,11 +303,7 @@ def run_pipeline(
 def _abort_message(reason: str, sinks: list[DestinationSink]) -> str:
     if reason == "every destination failed":
         details = "; ".join(s.error for s in sinks if s.error)
-        return (
-            f"Every destination failed: {details}"
-            if details
-            else "Every destination failed"
-        )
+        return f"Every destination failed: {details}" if details else "Every destination failed"
     if reason == "cancelled":
         return "Backup cancelled"
     if reason.startswith("timed out"):

@@ -51,9 +51,7 @@ def storage_for_copy(copy: BackupCopy) -> Storage:
         return get_storage(copy.destination)
     if copy.location and os.path.isabs(copy.location):
         # The destination is gone but the file may not be: reach it as a local folder.
-        return LocalStorage(
-            SimpleNamespace(path=os.path.dirname(copy.location), kind="local")
-        )
+        return LocalStorage(SimpleNamespace(path=os.path.dirname(copy.location), kind="local"))
     raise StorageUnreachable(f"The destination {copy.destination_name!r} was removed")
 
 
@@ -96,9 +94,7 @@ def check_copy(copy: BackupCopy, backup: Backup | None = None) -> CopyCheck:
         with fh:
             size, sha = hash_stream(fh)
     except OSError as exc:
-        return CopyCheck(
-            BackupCopy.Check.UNREACHABLE, f"Cannot read {where}: {exc.strerror or exc}"
-        )
+        return CopyCheck(BackupCopy.Check.UNREACHABLE, f"Cannot read {where}: {exc.strerror or exc}")
     if backup.size_bytes is not None and size != backup.size_bytes:
         return CopyCheck(
             BackupCopy.Check.CORRUPT,
@@ -127,13 +123,9 @@ def verify_backup(backup: Backup) -> list[dict]:
     has not finished, and returns [] for one that has no completed copy.
     """
     if backup.status in Backup.ACTIVE:
-        raise BackupBusy(
-            f"Backup #{backup.pk} is {backup.status}; it can be verified once it has finished"
-        )
+        raise BackupBusy(f"Backup #{backup.pk} is {backup.status}; it can be verified once it has finished")
     results = []
-    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related(
-        "destination"
-    ):
+    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination"):
         check = check_copy(copy, backup)
         copy.verify_status = check.status
         copy.verify_message = check.message
@@ -169,9 +161,7 @@ def delete_backup(backup: Backup, delete_files: bool) -> DeleteResult:
     knows about. Raises BackupBusy for a backup still pending or running.
     """
     if backup.status in Backup.ACTIVE:
-        raise BackupBusy(
-            f"Backup #{backup.pk} is {backup.status}; it can be deleted once it has finished"
-        )
+        raise BackupBusy(f"Backup #{backup.pk} is {backup.status}; it can be deleted once it has finished")
     results: list[dict] = []
     failed: list[BackupCopy] = []
     gone: list[int] = []
@@ -181,9 +171,7 @@ def delete_backup(backup: Backup, delete_files: bool) -> DeleteResult:
             "destination_name": copy.destination_name,
         }
         if not delete_files:
-            results.append(
-                {**entry, "status": "kept", "message": f"File left at {copy.location}"}
-            )
+            results.append({**entry, "status": "kept", "message": f"File left at {copy.location}"})
             continue
         try:
             status, message = _delete_copy_file(copy)
@@ -224,9 +212,7 @@ def cleanup_partials(backup: Backup) -> list[str]:
             if storage_for_copy(copy).cleanup_partial(copy.location):
                 removed.append(copy.location + ".partial")
         except StorageError as exc:
-            log.warning(
-                "Cannot remove the partial file of backup %s: %s", backup.pk, exc
-            )
+            log.warning("Cannot remove the partial file of backup %s: %s", backup.pk, exc)
     return removed
 
 
@@ -241,15 +227,11 @@ def open_copy_for_download(
     Raises NotAvailable (with the reason) when there is no such copy or none
     can be read. The caller closes the file.
     """
-    copies = backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related(
-        "destination"
-    )
+    copies = backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination")
     if destination_id is not None:
         copies = copies.filter(destination_id=destination_id)
         if not copies:
-            raise NotAvailable(
-                f"Backup #{backup.pk} has no saved copy at destination {destination_id}"
-            )
+            raise NotAvailable(f"Backup #{backup.pk} has no saved copy at destination {destination_id}")
     problems = []
     for copy in copies:
         try:
@@ -274,9 +256,7 @@ def open_copy_for_download(
 def request_manual_backup(database, user) -> Backup:
     """Queue a manual backup of a database (status pending); the worker runs it."""
     if not roles.has_role(user, database.group_id, roles.OPERATE):
-        raise PermissionDenied(
-            "Starting a backup needs the operator role in this group."
-        )
+        raise PermissionDenied("Starting a backup needs the operator role in this group.")
     return Backup.objects.create(
         database=database,
         trigger=Backup.Trigger.MANUAL,
@@ -303,14 +283,10 @@ def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
     if target_database is None:
         raise ValidationError({"target_database_id": "This field is required."})
     if not roles.has_role(user, target_database.group_id, roles.VIEW):
-        raise ValidationError(
-            {"target_database_id": f"Database {target_database.pk} does not exist."}
-        )
+        raise ValidationError({"target_database_id": f"Database {target_database.pk} does not exist."})
     if not roles.has_role(user, target_database.group_id, roles.OPERATE):
         raise ValidationError(
-            {
-                "target_database_id": "Restoring into this database needs the operator role in its group."
-            }
+            {"target_database_id": "Restoring into this database needs the operator role in its group."}
         )
     if target_database.engine != backup.database.engine:
         raise ValidationError(
@@ -323,9 +299,7 @@ def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
         )
     if not isinstance(confirm, str) or confirm != target_database.database_name:
         raise ValidationError(
-            {
-                "confirm": "Type the target's database name exactly to confirm that its data will be replaced."
-            }
+            {"confirm": "Type the target's database name exactly to confirm that its data will be replaced."}
         )
     with transaction.atomic():
         return Restore.objects.create(

@@ -35,11 +35,7 @@ class StorageUnreachable(StorageError):
 
 def describe_oserror(exc: OSError, action: str, path: str) -> str:
     """Return 'Cannot <action> <path>: <reason>' with the OS's own words for the reason."""
-    reason = (
-        exc.strerror
-        or (errno.errorcode.get(exc.errno or 0) if exc.errno else None)
-        or str(exc)
-    )
+    reason = exc.strerror or (errno.errorcode.get(exc.errno or 0) if exc.errno else None) or str(exc)
     return f"Cannot {action} {path}: {reason}"
 
 
@@ -150,9 +146,7 @@ class LocalWriter(Writer):
             # os.replace would silently overwrite; our names carry the backup id, so
             # an existing final file means something is wrong: refuse it.
             if os.path.lexists(self.location):
-                raise FileExistsError(
-                    errno.EEXIST, os.strerror(errno.EEXIST), self.location
-                )
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), self.location)
             os.rename(self.partial, self.location)
             _fsync_dir(self.directory)
         except OSError as exc:
@@ -200,32 +194,26 @@ class LocalStorage(Storage):
     def open_writer(self, file_name: str) -> LocalWriter:
         directory = self.directory
         if not directory or not os.path.isabs(directory):
-            raise StorageError(
-                f"Destination folder {directory!r} is not an absolute path"
-            )
+            raise StorageError(f"Destination folder {directory!r} is not an absolute path")
         return LocalWriter(directory, file_name)
 
     def _check_location(self, location: str) -> str:
-        # A copy's location must lie inside its destination's folder: the
-        # record could be stale after the destination path was edited.
+        # Locations are written by the pipeline, never by users. They are read
+        # as recorded, so a copy stays reachable after its destination's path
+        # is edited; only a path that is not absolute and normal is refused.
         if not location:
             raise StorageMissing("No file was recorded for this copy")
-        directory = os.path.normpath(self.directory)
-        if os.path.dirname(os.path.normpath(location)) != directory:
-            raise StorageUnreachable(
-                f"{location} is not inside the destination folder {directory}"
-            )
+        if not os.path.isabs(location) or os.path.normpath(location) != location:
+            raise StorageUnreachable(f"{location!r} is not an absolute, normalised path")
         return location
 
     def _classify(self, exc: OSError, action: str, location: str) -> StorageError:
-        message = describe_oserror(exc, action, location)
-        if isinstance(exc, FileNotFoundError) and os.path.isdir(self.directory):
+        folder = os.path.dirname(location)
+        if isinstance(exc, FileNotFoundError) and os.path.isdir(folder):
             return StorageMissing(f"File {location} is missing")
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-            return StorageUnreachable(
-                f"Destination folder {self.directory} is not reachable: {exc.strerror}"
-            )
-        return StorageUnreachable(message)
+            return StorageUnreachable(f"Destination folder {folder} is not reachable: {exc.strerror}")
+        return StorageUnreachable(describe_oserror(exc, action, location))
 
     def open_reader(self, location: str) -> BinaryIO:
         location = self._check_location(location)
@@ -235,9 +223,7 @@ class LocalStorage(Storage):
             raise self._classify(exc, "open", location) from exc
         try:
             if not os.path.isfile(location):
-                raise IsADirectoryError(
-                    errno.EISDIR, os.strerror(errno.EISDIR), location
-                )
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), location)
         except OSError as exc:
             fh.close()
             raise self._classify(exc, "open", location) from exc
@@ -261,10 +247,10 @@ class LocalStorage(Storage):
         try:
             os.unlink(location)
         except FileNotFoundError:
-            if os.path.isdir(self.directory):
+            if os.path.isdir(os.path.dirname(location)):
                 return
             raise StorageUnreachable(
-                f"Destination folder {self.directory} is not reachable"
+                f"Destination folder {os.path.dirname(location)} is not reachable"
             ) from None
         except OSError as exc:
             raise StorageError(describe_oserror(exc, "delete", location)) from exc
@@ -292,7 +278,5 @@ def get_storage(destination) -> Storage:
     try:
         cls = STORAGES[destination.kind]
     except KeyError:
-        raise StorageError(
-            f"Destinations of kind {destination.kind!r} are not supported yet"
-        ) from None
+        raise StorageError(f"Destinations of kind {destination.kind!r} are not supported yet") from None
     return cls(destination)

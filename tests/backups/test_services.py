@@ -214,3 +214,13 @@ def test_request_restore_checks_engine_role_and_confirmation(
 
 def test_files_written_are_identical_to_what_verify_reads(backup):
     assert {file_sha256(c.location) for c in copies(backup)} == {backup.checksum_sha256}
+
+
+def test_copies_stay_reachable_after_their_destination_path_is_edited(backup, backup_root):
+    first, _ = copies(backup)
+    new_folder = backup_root / "moved"
+    new_folder.mkdir()
+    first.destination.path = str(new_folder)
+    first.destination.save()
+
+    assert [r["status"] for r in services.verify_backup(backup)] == ["ok", "ok"]
