@@ -88,7 +88,6 @@ def channels_of(group: Group, *, reveal: bool) -> list:
     Without `reveal` (members below owner) a webhook shows only its scheme and host: webhook
     URLs often carry their token in the path (Slack, Teams), and only owners need it.
     """
-    from urllib.parse import urlsplit
 
     from apps.notifications.models import NotificationChannel, NotificationLog
 
@@ -104,10 +103,7 @@ def channels_of(group: Group, *, reveal: bool) -> list:
         .order_by("id")
     )
     for channel in channels:
-        channel.shown_target = channel.target
-        if not reveal and channel.kind == NotificationChannel.Kind.WEBHOOK:
-            parts = urlsplit(channel.target)
-            channel.shown_target = f"{parts.scheme}://{parts.hostname}/…"
+        channel.shown_target = channel.target if reveal else channel.public_target()
     return channels
 
 

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
-from apps.notifications.models import NotificationChannel
+from apps.notifications.models import NotificationChannel, clean_target
 
 Kind = NotificationChannel.Kind
 Event = NotificationChannel.Event
 
-# The same words as the API's serializer, so both say the same thing about the same mistake.
-BAD_EMAIL = "Enter a valid email address."
-BAD_WEBHOOK = "Enter an http:// or https:// URL for the webhook."
 NO_EVENTS = "Choose at least one event to send."
-
-
-def clean_target(kind: str, target: str) -> str:
-    """Return the stripped target, or raise ValidationError when it does not suit the kind."""
-    target = (target or "").strip()
-    if kind == Kind.EMAIL:
-        try:
-            validate_email(target)
-        except ValidationError:
-            raise ValidationError(BAD_EMAIL) from None
-    elif kind == Kind.WEBHOOK:
-        parts = urlsplit(target)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError(BAD_WEBHOOK)
-    return target
 
 
 class ChannelForm(forms.ModelForm):

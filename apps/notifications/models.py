@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
@@ -46,9 +50,35 @@ class NotificationChannel(models.Model):
     def has_secret(self) -> bool:
         return bool(self.secret)
 
+    def public_target(self) -> str:
+        """The target as shown to members below owner: a webhook URL often carries a token."""
+        if self.kind != self.Kind.WEBHOOK:
+            return self.target
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname}/…"
+
     def wants(self, event: str) -> bool:
         """Return True if this channel is enabled and subscribed to event."""
         return self.enabled and event in (self.events or [])
+
+
+BAD_EMAIL = "Enter a valid email address."
+BAD_WEBHOOK = "Enter an http:// or https:// URL for the webhook."
+
+
+def clean_target(kind: str, target: str) -> str:
+    """Return the stripped target, or raise ValidationError when it does not suit the kind."""
+    target = (target or "").strip()
+    if kind == NotificationChannel.Kind.EMAIL:
+        try:
+            validate_email(target)
+        except ValidationError:
+            raise ValidationError(BAD_EMAIL) from None
+    elif kind == NotificationChannel.Kind.WEBHOOK:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError(BAD_WEBHOOK)
+    return target
 
 
 class NotificationLog(models.Model):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from rest_framework import serializers
 
 from apps.common.serializers import StrictSerializerMixin
-from apps.notifications.models import NotificationChannel, NotificationLog
+from apps.notifications.models import NotificationChannel, NotificationLog, clean_target
 
 
 class NotificationChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
@@ -36,21 +33,19 @@ class NotificationChannelSerializer(StrictSerializerMixin, serializers.ModelSeri
     def validate(self, attrs):
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         target = attrs.get("target", getattr(self.instance, "target", ""))
-        target = (target or "").strip()
-        if kind == NotificationChannel.Kind.EMAIL:
-            try:
-                validate_email(target)
-            except DjangoValidationError:
-                raise serializers.ValidationError({"target": ["Enter a valid email address."]}) from None
-        elif kind == NotificationChannel.Kind.WEBHOOK:
-            parts = urlsplit(target)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise serializers.ValidationError(
-                    {"target": ["Enter an http:// or https:// URL for the webhook."]}
-                )
+        try:
+            target = clean_target(kind, target)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"target": exc.messages}) from None
         if "target" in attrs:
             attrs["target"] = target
         return attrs
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("reveal_targets", True):
+            data["target"] = instance.public_target()
+        return data
 
 
 class ChannelTestResultSerializer(serializers.Serializer):

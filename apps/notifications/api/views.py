@@ -48,6 +48,13 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
             if not roles.has_role(request.user, self.group.pk, roles.MANAGE):
                 raise PermissionDenied("Only the group's owners can change or test notification channels.")
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if "group_id" in self.kwargs and not getattr(self, "swagger_fake_view", False):
+            # Webhook URLs often carry a token: members below owner see the host only.
+            context["reveal_targets"] = roles.has_role(self.request.user, self.group.pk, roles.MANAGE)
+        return context
+
     def perform_create(self, serializer):
         serializer.save(group=self.group)
 
