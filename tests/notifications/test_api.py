@@ -1,3 +1,4 @@
+"""Notification channel API: what members below owner see."""
 
 
 def test_members_below_owner_see_only_the_webhook_host(db, api_client, other_client, other_user, group):
