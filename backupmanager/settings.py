@@ -59,6 +59,10 @@ BM_CONNECTION_TIMEOUT = env_int("BM_CONNECTION_TIMEOUT", 5, minimum=1, maximum=3
 BM_BACKUP_TIMEOUT = env_int("BM_BACKUP_TIMEOUT", 6 * 3600, minimum=1)
 BM_WORKER_GRACE_SECONDS = env_int("BM_WORKER_GRACE_SECONDS", 60, minimum=0)
 BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5)
+# /health fails when no worker has beaten for this long (0: derived from the above).
+BM_SCHEDULER_STALE_SECONDS = env_int("BM_SCHEDULER_STALE_SECONDS", 0, minimum=0)
+# Links in notifications point here.
+BM_BASE_URL = env_str("BM_BASE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from concurrent.futures import Executor
@@ -47,8 +46,7 @@ EVENT_HEADER = "X-BackupManager-Event"
 
 
 def base_url() -> str:
-    url = getattr(settings, "BM_BASE_URL", None) or os.environ.get("BM_BASE_URL") or "http://127.0.0.1:8000"
-    return url.rstrip("/")
+    return settings.BM_BASE_URL.rstrip("/")
 
 
 _TEXT = {

@@ -22,9 +22,8 @@ def stale_after_seconds() -> int:
     (`runscheduler --once` each minute) beats once a minute, so the threshold
     leaves room for two missed ticks.
     """
-    configured = getattr(settings, "BM_SCHEDULER_STALE_SECONDS", None)
-    if configured:
-        return int(configured)
+    if settings.BM_SCHEDULER_STALE_SECONDS:
+        return settings.BM_SCHEDULER_STALE_SECONDS
     return max(150, 2 * int(settings.BM_HEARTBEAT_STALE_SECONDS))
 
 
