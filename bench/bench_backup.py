@@ -237,8 +237,16 @@ def tree_memory_kb(root: int) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> dict:
+def settle(server: Server) -> None:
+    """Flush what the previous run left behind, so no run pays for its predecessor's writeback."""
+    server.psql("CHECKPOINT")
+    os.sync()
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None, server: Server | None = None) -> dict:
     """Run argv; return wall seconds, sampled peak tree RSS (MB) and its stdout (last line as JSON if any)."""
+    if server is not None:
+        settle(server)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = peak_pss = 0
@@ -389,7 +397,9 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
     for i in range(repeat):
         raw_file = out / f"raw-{i}.dump"
         out.mkdir(parents=True, exist_ok=True)
-        r = measure([tool("pg_dump"), "-Fc", "-f", str(raw_file), "-d", name], env=server.env())
+        r = measure(
+            [tool("pg_dump"), "-Fc", "-f", str(raw_file), "-d", name], env=server.env(), server=server
+        )
         r["size"] = raw_file.stat().st_size
         r["file"] = str(raw_file)
         raw_runs.append(r)
@@ -411,6 +421,7 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
                     compression,
                 ],
                 env=env,
+                server=server,
             )
             if r["status"] != "completed":
                 raise SystemExit(f"backup failed: {r['error']}")
@@ -430,7 +441,7 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
         target = f"{name}_raw_restore"
         server.psql(f'DROP DATABASE IF EXISTS "{target}"')
         server.psql(f'CREATE DATABASE "{target}"')
-        r = measure([tool("pg_restore"), "-d", target, raw["file"]], env=server.env())
+        r = measure([tool("pg_restore"), "-d", target, raw["file"]], env=server.env(), server=server)
         raw_restore_runs.append(r)
         print(f"   raw pg_restore -d: {r['wall']:.2f} s", flush=True)
         target = f"{name}_bm_restore"
@@ -439,6 +450,7 @@ def bench_size(server: Server, tmp: Path, size_mb: int, repeat: int, compression
         r = measure(
             [PYTHON, __file__, "--child", "restore", "--db", target, "--backup-id", str(bm3["backup_id"])],
             env=env,
+            server=server,
         )
         if r["status"] != "completed":
             raise SystemExit(f"restore failed: {r['error']}")
