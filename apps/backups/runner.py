@@ -488,7 +488,10 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
     timeout = timeout_for(target)
     deadline = _Deadline(timeout, cancel)
 
-    copy, problem = _pick_copy(restore, backup)
+    try:
+        copy, problem = _pick_copy(restore, backup, deadline.check)
+    except _Stop as exc:
+        copy, problem = None, str(exc)
     if copy is None:
         _finish_restore(restore, Restore.Status.FAILED, _clean(problem, secrets))
         return
@@ -547,20 +550,20 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         _finish_restore(restore, Restore.Status.COMPLETED, "")
 
 
-def _pick_copy(restore: Restore, backup: Backup) -> tuple[BackupCopy | None, str]:
-    """Return (a copy that verifies, "") or (None, why there is none)."""
+def _pick_copy(restore: Restore, backup: Backup, check) -> tuple[BackupCopy | None, str]:
+    """Return (a copy that verifies, "") or (None, why there is none); check() may stop it."""
     if restore.source_copy_id:
         copy = restore.source_copy
         if copy is None or copy.backup_id != backup.pk:
             return None, "The chosen copy does not belong to this backup"
-        check = check_copy(copy, backup)
-        return (copy, "") if check.ok else (None, check.message)
+        result = check_copy(copy, backup, check)
+        return (copy, "") if result.ok else (None, result.message)
     problems = []
     for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination"):
-        check = check_copy(copy, backup)
-        if check.ok:
+        result = check_copy(copy, backup, check)
+        if result.ok:
             return copy, ""
-        problems.append(check.message)
+        problems.append(result.message)
     if not problems:
         return None, f"Backup #{backup.pk} has no saved copy"
     return None, "; ".join(problems)

@@ -69,17 +69,25 @@ class CopyCheck:
         return self.status == BackupCopy.Check.OK
 
 
-def hash_stream(fh: BinaryIO, chunk_size: int = READ_CHUNK) -> tuple[int, str]:
-    """Return (size, sha256 hex) of everything left in a stream, reading it in chunks."""
+def hash_stream(fh: BinaryIO, chunk_size: int = READ_CHUNK, check=None) -> tuple[int, str]:
+    """Return (size, sha256 hex) of everything left in a stream, reading it in chunks.
+
+    `check()`, when given, is called before each chunk and may raise to stop.
+    """
     digest = hashlib.sha256()
     size = 0
-    while chunk := fh.read(chunk_size):
+    while True:
+        if check is not None:
+            check()
+        chunk = fh.read(chunk_size)
+        if not chunk:
+            break
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()
 
 
-def check_copy(copy: BackupCopy, backup: Backup | None = None) -> CopyCheck:
+def check_copy(copy: BackupCopy, backup: Backup | None = None, check=None) -> CopyCheck:
     """Re-read a copy as a stream and compare its size and sha256 with the backup's."""
     backup = backup or copy.backup
     where = copy.location or copy.destination_name
@@ -92,7 +100,7 @@ def check_copy(copy: BackupCopy, backup: Backup | None = None) -> CopyCheck:
         return CopyCheck(BackupCopy.Check.UNREACHABLE, str(exc))
     try:
         with fh:
-            size, sha = hash_stream(fh)
+            size, sha = hash_stream(fh, check=check)
     except OSError as exc:
         return CopyCheck(BackupCopy.Check.UNREACHABLE, f"Cannot read {where}: {exc.strerror or exc}")
     if backup.size_bytes is not None and size != backup.size_bytes:

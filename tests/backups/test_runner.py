@@ -606,3 +606,29 @@ def test_a_missing_dump_tool_fails_the_backup_naming_it(
     assert backup.status == Backup.Status.FAILED
     assert backup.error.startswith("pg_dump not found")
     assert files_in(Path(dest.path)) == []
+
+
+def test_a_cancelled_restore_stops_before_touching_the_target(completed_backup, target):
+    before = table_digest(target.database_name)
+    cancel = threading.Event()
+    cancel.set()
+
+    restore = runner.run_restore(
+        Restore.objects.create(backup=completed_backup, target_database=target), cancel=cancel
+    )
+
+    assert restore.status == Restore.Status.FAILED
+    assert restore.error == "Restore cancelled"
+    assert table_digest(target.database_name) == before
+
+
+def test_a_cancelled_backup_leaves_no_file(sqlite_database, make_destination, make_backup):
+    dest = make_destination(sqlite_database)
+    cancel = threading.Event()
+    cancel.set()
+
+    backup = runner.run_backup(make_backup(sqlite_database), cancel=cancel)
+
+    assert backup.status == Backup.Status.FAILED
+    assert backup.error == "Backup cancelled"
+    assert files_in(Path(dest.path)) == []
