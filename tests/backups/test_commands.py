@@ -95,3 +95,22 @@ def test_restore_refuses_another_engine(backup, make_database):
     target = make_database(engine="postgresql", database_name="app")
     with pytest.raises(CommandError, match="is a sqlite dump; database .* uses postgresql"):
         run("restore", str(backup.pk), "--target", str(target.pk), "--yes")
+
+
+def test_backup_command_owns_its_run_so_no_worker_can_claim_it(sqlite_database, make_destination):
+    from apps.schedules import worker
+
+    make_destination(sqlite_database)
+    run("backup", str(sqlite_database.pk))
+    backup = Backup.objects.get()
+    assert backup.worker_id.startswith("cli:")
+    # Never pending: the worker's queue of manual backups had nothing to take.
+    assert worker.claim_backup(backup.pk, sqlite_database.pk, "worker-x") is False
+
+
+def test_backup_command_refuses_while_a_backup_of_the_database_runs(sqlite_database, make_destination):
+    make_destination(sqlite_database)
+    running = Backup.objects.create(database=sqlite_database, status=Backup.Status.IN_PROGRESS)
+    with pytest.raises(CommandError, match=f"Backup #{running.pk} of Orders DB is running"):
+        run("backup", str(sqlite_database.pk))
+    assert Backup.objects.count() == 1

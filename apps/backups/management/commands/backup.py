@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
 
 from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
 from apps.backups.models import Backup
 from apps.backups.runner import run_backup
 from apps.databases.models import Database
+from apps.schedules.worker import keep_alive
 
 
 class Command(BaseCommand):
@@ -23,13 +29,15 @@ class Command(BaseCommand):
         database = Database.objects.filter(pk=database_id).first()
         if database is None:
             raise CommandError(f"Database {database_id} does not exist")
-        backup = Backup.objects.create(database=database, trigger=Backup.Trigger.MANUAL)
+        backup = self._claim(database)
         self.stdout.write(f"Backup #{backup.pk} of {database.name} ({database.engine}) started")
 
         def progress(done: int) -> None:
             self.stdout.write(f"  {human_bytes(done)} written")
 
-        with cancel_on_signals() as cancel:
+        # Created already in progress and owned by this process, with a heartbeat,
+        # so no worker claims it from the queue or reaps it as dead meanwhile.
+        with cancel_on_signals() as cancel, keep_alive(backup):
             backup = run_backup(backup, cancel=cancel, on_progress=progress)
 
         for copy in backup.copies.order_by("id"):
@@ -48,3 +56,22 @@ class Command(BaseCommand):
         if backup.status == Backup.Status.PARTIAL:
             raise CommandError(f"Backup #{backup.pk} partial: {backup.error}", returncode=2)
         raise CommandError(f"Backup #{backup.pk} failed: {backup.error}")
+
+    def _claim(self, database: Database) -> Backup:
+        """Create this run's backup in progress, unless one of the database is already running."""
+        now = timezone.now()
+        with transaction.atomic():
+            Database.objects.select_for_update().filter(pk=database.pk).first()
+            running = database.backups.filter(status=Backup.Status.IN_PROGRESS).first()
+            if running is not None:
+                raise CommandError(
+                    f"Backup #{running.pk} of {database.name} is running; one backup of a database at a time"
+                )
+            return Backup.objects.create(
+                database=database,
+                trigger=Backup.Trigger.MANUAL,
+                status=Backup.Status.IN_PROGRESS,
+                worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
+                started_at=now,
+                heartbeat_at=now,
+            )

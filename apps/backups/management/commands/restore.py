@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.runner import run_restore
 from apps.backups.services import RESTORABLE
 from apps.databases.models import Database
+from apps.schedules.worker import keep_alive
 
 
 class Command(BaseCommand):
@@ -50,13 +55,23 @@ class Command(BaseCommand):
                 f"This replaces the data of database {database.name!r} ({database.database_name}). "
                 "Run again with --yes to confirm."
             )
-        restore = Restore.objects.create(backup=backup, target_database=database, source_copy=source_copy)
+        now = timezone.now()
+        # In progress and owned by this process from the start: no worker picks it up meanwhile.
+        restore = Restore.objects.create(
+            backup=backup,
+            target_database=database,
+            source_copy=source_copy,
+            status=Restore.Status.IN_PROGRESS,
+            worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
+            started_at=now,
+            heartbeat_at=now,
+        )
         self.stdout.write(f"Restore #{restore.pk}: backup #{backup.pk} into {database.name} started")
 
         def progress(done: int) -> None:
             self.stdout.write(f"  {human_bytes(done)} read")
 
-        with cancel_on_signals() as cancel:
+        with cancel_on_signals() as cancel, keep_alive(restore):
             restore = run_restore(restore, cancel=cancel, on_progress=progress)
         if restore.status != Restore.Status.COMPLETED:
             raise CommandError(f"Restore #{restore.pk} failed: {restore.error}")
