@@ -9,11 +9,55 @@ from django.utils import timezone
 from apps.common.querysets import GroupScopedQuerySet
 
 
+class Run(models.Model):
+    """What a backup and a restore share: who asked, when it ran, which worker owns it, how far it got."""
+
+    TERMINAL: frozenset[str] = frozenset()
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed while running; a stale one means the owning worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=100, blank=True, default="")
+    bytes_done = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def mark_started(self) -> None:
+        """Move to in progress (keeping a start time a claim already set) with a fresh heartbeat."""
+        now = timezone.now()
+        self.status = self.Status.IN_PROGRESS
+        self.started_at = self.started_at or now
+        self.heartbeat_at = now
+        self.save(update_fields=["status", "started_at", "heartbeat_at"])
+
+    def mark_finished(self, status: str, error: str = "") -> None:
+        """Record a terminal status; refuses non-terminal ones."""
+        if status not in self.TERMINAL:
+            raise ValueError(f"{status!r} is not a terminal {self._meta.model_name} status")
+        self.status = status
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+
 class BackupQuerySet(GroupScopedQuerySet):
     group_path = "database__group"
 
 
-class Backup(models.Model):
+class Backup(Run):
     """One dump of a database, written to each of its enabled destinations."""
 
     class Trigger(models.TextChoices):
@@ -36,20 +80,10 @@ class Backup(models.Model):
     )
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_id = models.CharField(max_length=100, blank=True, default="")
     size_bytes = models.BigIntegerField(null=True, blank=True)
-    bytes_done = models.BigIntegerField(default=0)
     checksum_sha256 = models.CharField(max_length=64, blank=True, default="")
     file_name = models.CharField(max_length=255, blank=True, default="")
     compression = models.CharField(max_length=10, blank=True, default="")
-    error = models.TextField(blank=True, default="")
 
     objects = BackupQuerySet.as_manager()
 
@@ -65,20 +99,6 @@ class Backup(models.Model):
     def __str__(self) -> str:
         return f"Backup #{self.pk} of {self.database} ({self.status})"
 
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    def mark_finished(self, status: str, error: str = "") -> None:
-        """Record a terminal status; refuses non-terminal ones."""
-        if status not in self.TERMINAL:
-            raise ValueError(f"{status!r} is not a terminal backup status")
-        self.status = status
-        self.error = error
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "error", "finished_at"])
 
 
 class BackupCopy(models.Model):
@@ -124,7 +144,7 @@ class RestoreQuerySet(GroupScopedQuerySet):
     group_path = "target_database__group"
 
 
-class Restore(models.Model):
+class Restore(Run):
     """Loading one backup into a target database."""
 
     class Status(models.TextChoices):
@@ -143,17 +163,6 @@ class Restore(models.Model):
         BackupCopy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_id = models.CharField(max_length=100, blank=True, default="")
-    bytes_done = models.BigIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-
     objects = RestoreQuerySet.as_manager()
 
     class Meta:
@@ -166,11 +175,3 @@ class Restore(models.Model):
     def __str__(self) -> str:
         return f"Restore #{self.pk} of backup {self.backup_id} into {self.target_database}"
 
-    def mark_finished(self, status: str, error: str = "") -> None:
-        """Record a terminal status; refuses non-terminal ones."""
-        if status not in self.TERMINAL:
-            raise ValueError(f"{status!r} is not a terminal restore status")
-        self.status = status
-        self.error = error
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "error", "finished_at"])

@@ -86,11 +86,7 @@ def run_backup(
     backup.refresh_from_db()
     if backup.status in Backup.TERMINAL:
         return backup
-    now = timezone.now()
-    backup.status = Backup.Status.IN_PROGRESS
-    backup.started_at = backup.started_at or now
-    backup.heartbeat_at = now
-    backup.save(update_fields=["status", "started_at", "heartbeat_at"])
+    backup.mark_started()
     secrets: list[str] = []
     try:
         database = backup.database
@@ -449,11 +445,7 @@ def run_restore(
     restore.refresh_from_db()
     if restore.status in Restore.TERMINAL:
         return restore
-    now = timezone.now()
-    restore.status = Restore.Status.IN_PROGRESS
-    restore.started_at = restore.started_at or now
-    restore.heartbeat_at = now
-    restore.save(update_fields=["status", "started_at", "heartbeat_at"])
+    restore.mark_started()
     secrets: list[str] = []
     try:
         target = restore.target_database
