@@ -56,7 +56,7 @@ def busy_database_ids() -> set[int]:
     return set(backups) | set(restores)
 
 
-def _lock_free_database(database_id: int) -> bool:
+def lock_free_database(database_id: int) -> bool:
     """Inside a transaction: lock the database row and return True if nothing of it is running.
 
     The row lock serialises claims of the same database on PostgreSQL and
@@ -94,7 +94,7 @@ def claim_schedule(schedule: Schedule, now: datetime, worker_id: str) -> Backup 
         Schedule.objects.filter(pk=schedule.pk, next_run_at=due_at).update(enabled=False)
         return None
     with transaction.atomic():
-        if not _lock_free_database(schedule.database_id):
+        if not lock_free_database(schedule.database_id):
             return None
         changed = Schedule.objects.filter(pk=schedule.pk, next_run_at=due_at, enabled=True).update(
             next_run_at=new_next, last_run_at=now
@@ -128,7 +128,7 @@ def claim_backup(backup_id: int, database_id: int, worker_id: str) -> bool:
     """Claim a pending (manual) backup: pending → in progress for this worker; True if claimed."""
     started = timezone.now()
     with transaction.atomic():
-        if not _lock_free_database(database_id):
+        if not lock_free_database(database_id):
             return False
         return (
             Backup.objects.filter(pk=backup_id, status=Backup.Status.PENDING).update(
@@ -142,7 +142,7 @@ def claim_restore(restore_id: int, database_id: int, worker_id: str) -> bool:
     """Claim a pending restore: pending → in progress for this worker; True if claimed."""
     started = timezone.now()
     with transaction.atomic():
-        if not _lock_free_database(database_id):
+        if not lock_free_database(database_id):
             return False
         return (
             Restore.objects.filter(pk=restore_id, status=Restore.Status.PENDING).update(

@@ -13,7 +13,7 @@ from apps.backups.management.commands._progress import cancel_on_signals, human_
 from apps.backups.models import Backup
 from apps.backups.runner import run_backup
 from apps.databases.models import Database
-from apps.schedules.worker import keep_alive
+from apps.schedules.worker import keep_alive, lock_free_database
 
 
 class Command(BaseCommand):
@@ -61,11 +61,9 @@ class Command(BaseCommand):
         """Create this run's backup in progress, unless one of the database is already running."""
         now = timezone.now()
         with transaction.atomic():
-            Database.objects.select_for_update().filter(pk=database.pk).first()
-            running = database.backups.filter(status=Backup.Status.IN_PROGRESS).first()
-            if running is not None:
+            if not lock_free_database(database.pk):
                 raise CommandError(
-                    f"Backup #{running.pk} of {database.name} is running; one backup of a database at a time"
+                    f"A backup or restore of {database.name} is running; one run per database at a time"
                 )
             return Backup.objects.create(
                 database=database,
