@@ -13,6 +13,7 @@ path unless the whole file was written and committed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from typing import BinaryIO, ClassVar
@@ -139,6 +140,7 @@ class LocalWriter(Writer):
     def commit(self) -> None:
         if self.failed:
             raise StorageError(self.failed)
+        renamed = False
         try:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -148,10 +150,15 @@ class LocalWriter(Writer):
             if os.path.lexists(self.location):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), self.location)
             os.rename(self.partial, self.location)
+            renamed = True
             _fsync_dir(self.directory)
         except OSError as exc:
             self.failed = describe_oserror(exc, "finalise", self.location)
             self.abort()
+            if renamed:
+                # A copy recorded as failed must not leave a file nobody knows about.
+                with contextlib.suppress(OSError):
+                    os.unlink(self.location)
             raise StorageError(self.failed) from exc
         self._done = True
 
