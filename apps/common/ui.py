@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -52,7 +54,7 @@ def operable_group_ids(user) -> list[int] | None:
     )
 
 
-class ScopedObjectMixin(LoginRequiredMixin):
+class ScopedObjectMixin(LoginRequiredMixin, metaclass=ABCMeta):
     """Single-object views limited to the caller's groups.
 
     Objects outside those groups are 404 (their existence is not revealed);
@@ -63,11 +65,13 @@ class ScopedObjectMixin(LoginRequiredMixin):
     required_role: str = Role.VIEWER
     request: HttpRequest
 
+    @abstractmethod
     def scoped_queryset(self) -> QuerySet:
-        raise NotImplementedError
+        """The objects of the caller's groups."""
 
+    @abstractmethod
     def group_id_of(self, obj) -> int:
-        raise NotImplementedError
+        """The group an object belongs to."""
 
     def get_queryset(self) -> QuerySet:
         return self.scoped_queryset()

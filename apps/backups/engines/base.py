@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -49,7 +50,7 @@ class ConnectionResult:
         }
 
 
-class Engine:
+class Engine(ABC):
     """Base class of the engine registry's entries."""
 
     name: ClassVar[str]
@@ -60,17 +61,17 @@ class Engine:
     # The file extension of this engine's dumps (a DumpStream says which one it produced).
     extension: ClassVar[str] = "dump"
 
+    @abstractmethod
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         """Try to connect; return ok with the server version or a message naming the failed step."""
-        raise NotImplementedError
 
+    @abstractmethod
     def dump(self, conn: ConnectionInfo, *, timeout: int, workdir: Path) -> DumpStream:
         """Start a dump of the whole database (see the contract at the end of this module)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
         """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error."""
-        raise NotImplementedError
 
     def test_connection(self, conn: ConnectionInfo, timeout: int = 5) -> ConnectionResult:
         """Run check_connection, time it, and make sure no secret leaks into the message."""
@@ -88,7 +89,7 @@ class EngineError(Exception):
     """A dump or restore failed; the message is for people and carries no secret."""
 
 
-class DumpStream:
+class DumpStream(ABC):
     """A running dump: read() its bytes in chunks, then finish() or abort().
 
     Engines return a subclass from Engine.dump(). Contract:
@@ -103,14 +104,17 @@ class DumpStream:
 
     extension: str = "dump"
 
+    @abstractmethod
     def read(self, size: int) -> bytes:
-        raise NotImplementedError
+        """Up to `size` bytes; b"" at the end."""
 
+    @abstractmethod
     def finish(self) -> None:
-        raise NotImplementedError
+        """Wait for the end; EngineError if the dump did not succeed."""
 
+    @abstractmethod
     def abort(self) -> None:
-        raise NotImplementedError
+        """Stop at once and clean up; safe to repeat."""
 
     def __enter__(self) -> DumpStream:
         return self
