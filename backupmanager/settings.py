@@ -53,6 +53,15 @@ BM_ALLOWED_ROOTS = [
 for _root in BM_ALLOWED_ROOTS:
     if not os.path.isabs(_root):
         raise ImproperlyConfigured(f"BM_ALLOWED_ROOTS: {_root!r} is not an absolute path")
+# SQLite files may only be registered (backed up, restored into) under these folders:
+# anything else would let any group owner read or overwrite any SQLite file of this host.
+BM_SQLITE_ROOTS = [
+    str(Path(p).expanduser())
+    for p in env_list("BM_SQLITE_ROOTS", [str(DATA_DIR / "sqlite")], sep=":")
+]
+for _root in BM_SQLITE_ROOTS:
+    if not os.path.isabs(_root):
+        raise ImproperlyConfigured(f"BM_SQLITE_ROOTS: {_root!r} is not an absolute path")
 BM_ALLOW_REGISTRATION = env_bool("BM_ALLOW_REGISTRATION", True)
 BM_WORKER_CONCURRENCY = env_int("BM_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 BM_CONNECTION_TIMEOUT = env_int("BM_CONNECTION_TIMEOUT", 5, minimum=1, maximum=300)

@@ -9,6 +9,8 @@ os.environ.setdefault("BM_DATA_DIR", tempfile.mkdtemp(prefix="bm-test-data-"))
 os.environ.setdefault("BM_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("BM_SECURE_COOKIES", "false")
 os.environ.setdefault("BM_HSTS_SECONDS", "0")
+# The tests' SQLite sources live in temp folders (also for the workers and sites they start).
+os.environ.setdefault("BM_SQLITE_ROOTS", tempfile.gettempdir())
 
 from backupmanager.settings import *  # noqa: E402,F403
 from backupmanager.settings import DATA_DIR  # noqa: E402

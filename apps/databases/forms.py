@@ -7,6 +7,7 @@ import os
 from django import forms
 
 from apps.backups.engines import ENGINES, ConnectionInfo
+from apps.backups.engines.sqlite import path_problem as sqlite_path_problem
 from apps.databases.models import Database
 from apps.groups.models import Group
 
@@ -83,6 +84,8 @@ class DatabaseForm(forms.ModelForm):
                 self.add_error(
                     "database_name", "Enter the absolute path of the SQLite file (it starts with /)."
                 )
+            elif path and (problem := sqlite_path_problem(path)):
+                self.add_error("database_name", problem)
             data["database_name"] = path
             for name in NETWORK_FIELDS:
                 data[name] = None if name == "port" else ""

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
+from apps.common.paths import is_inside
+
 
 @dataclass
 class PathCheck:
@@ -30,10 +32,6 @@ class PathCheck:
 def allowed_roots() -> list[str]:
     """The allowed roots, canonical (symlinks resolved)."""
     return [os.path.realpath(root) for root in settings.BM_ALLOWED_ROOTS]
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _nearest_existing(path: str) -> str:
@@ -60,11 +58,11 @@ def validate_local_path(raw: object) -> PathCheck:
     normalised = os.path.normpath(path)
     roots = allowed_roots()
     resolved = os.path.realpath(normalised)
-    if not any(_inside(normalised, root) or _inside(resolved, root) for root in roots):
+    if not any(is_inside(normalised, root) or is_inside(resolved, root) for root in roots):
         return PathCheck(
             False, message=f"The path is outside the allowed roots ({', '.join(roots)})."
         )
-    if not any(_inside(resolved, root) for root in roots):
+    if not any(is_inside(resolved, root) for root in roots):
         return PathCheck(False, message="The path leads outside the allowed roots through a symlink.")
     exists = os.path.exists(resolved)
     if exists and not os.path.isdir(resolved):
@@ -107,7 +105,7 @@ def browse(raw: str | None) -> dict:
     except OSError as exc:
         return {"path": check.resolved, "parent": None, "folders": [], "error": exc.strerror}
     parent = os.path.dirname(check.resolved)
-    if not any(_inside(parent, root) for root in allowed_roots()):
+    if not any(is_inside(parent, root) for root in allowed_roots()):
         parent = None
     return {
         "path": check.resolved,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.common.paths import is_inside
 
 _HEADER = b"SQLite format 3\x00"
 _CHUNK = 1024 * 1024
@@ -65,6 +66,32 @@ class FileDumpStream(DumpStream):
                 pass
 
 
+def path_problem(path: str) -> str | None:
+    """Return why SQLite may not use this file (read it for a backup, replace it in a restore), or None.
+
+    The file (symlinks resolved) must lie under BM_SQLITE_ROOTS, and must not be
+    BackupManager's own metadata database nor lie in a backup destination area.
+    """
+    from django.conf import settings
+
+    if not path or not os.path.isabs(path):
+        return "The SQLite file path must be an absolute path."
+    if "\x00" in path:
+        return "The path contains a NUL byte."
+    real = os.path.realpath(path)
+    roots = [os.path.realpath(root) for root in settings.BM_SQLITE_ROOTS]
+    if not any(is_inside(real, root) for root in roots):
+        return f"SQLite files must lie under BM_SQLITE_ROOTS ({', '.join(roots)})."
+    metadata = settings.DATABASES["default"]
+    if metadata["ENGINE"].endswith("sqlite3") and str(metadata["NAME"]) != ":memory:":
+        own = os.path.realpath(str(metadata["NAME"]))
+        if real in (own, own + "-wal", own + "-shm", own + "-journal"):
+            return "This is BackupManager's own metadata database."
+    if any(is_inside(real, os.path.realpath(root)) for root in settings.BM_ALLOWED_ROOTS):
+        return "The file lies in a backup destination folder."
+    return None
+
+
 class SQLiteEngine(Engine):
     name = "sqlite"
     label = "SQLite"
@@ -75,8 +102,9 @@ class SQLiteEngine(Engine):
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         path = conn.database_name
-        if not path or not os.path.isabs(path):
-            return ConnectionResult(False, "The SQLite file path must be an absolute path")
+        problem = path_problem(path)
+        if problem:
+            return ConnectionResult(False, problem)
         if not os.path.exists(path):
             return ConnectionResult(False, f"File {path} does not exist")
         if not os.path.isfile(path):
@@ -118,8 +146,9 @@ class SQLiteEngine(Engine):
 
     def _source_path(self, conn: ConnectionInfo) -> str:
         path = conn.database_name
-        if not path or not os.path.isabs(path):
-            raise EngineError("sqlite: the database path must be an absolute path")
+        problem = path_problem(path)
+        if problem:
+            raise EngineError(f"sqlite: {problem}")
         if not os.path.isfile(path):
             raise EngineError(f"sqlite: file {path} does not exist")
         with open(path, "rb") as fh:
@@ -163,8 +192,9 @@ class SQLiteEngine(Engine):
         unless the whole stream arrived and passed `PRAGMA integrity_check`.
         """
         target = conn.database_name
-        if not target or not os.path.isabs(target):
-            raise EngineError("sqlite: the target path must be an absolute path")
+        problem = path_problem(target)
+        if problem:
+            raise EngineError(f"sqlite: {problem}")
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             raise EngineError(f"sqlite: folder {folder} does not exist")

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import os
-
 from rest_framework import serializers
 
 from apps.accounts import roles
 from apps.backups.engines import ENGINE_CHOICES, ENGINES
+from apps.backups.engines.sqlite import path_problem as sqlite_path_problem
 from apps.common.serializers import StrictSerializerMixin
 from apps.databases.models import Database
 from apps.groups.models import Group
@@ -53,9 +52,9 @@ class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         engine = merged.get("engine")
         errors = {}
         if engine == "sqlite":
-            path = merged.get("database_name") or ""
-            if not os.path.isabs(path):
-                errors["database_name"] = "For SQLite, give the absolute path of the database file."
+            problem = sqlite_path_problem(merged.get("database_name") or "")
+            if problem:
+                errors["database_name"] = problem
         elif engine in ENGINES:
             if not (merged.get("host") or "").strip():
                 errors["host"] = "This field is required for this engine."

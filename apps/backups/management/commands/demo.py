@@ -78,7 +78,7 @@ class Command(BaseCommand):
         if not settings.BM_ALLOWED_ROOTS:
             raise CommandError("BM_ALLOWED_ROOTS is empty: there is nowhere to put the demo destination.")
         root = Path(settings.BM_ALLOWED_ROOTS[0])
-        data_file = Path(settings.DATA_DIR) / "demo" / "demo-shop.sqlite3"
+        data_file = Path(settings.BM_SQLITE_ROOTS[0]) / "demo" / "demo-shop.sqlite3"
         folder = root / "demo"
         make_demo_sqlite(data_file)
         folder.mkdir(parents=True, exist_ok=True)
