@@ -13,6 +13,7 @@ from django.views.generic import DetailView, TemplateView
 
 from apps.accounts.roles import Role
 from apps.backups.models import Backup, BackupCopy, Restore
+from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
 
@@ -204,9 +205,9 @@ class BackupDownloadView(BackupScopedMixin, View):
         raw = request.GET.get("destination")
         destination_id = None
         if raw:
-            if not raw.isdigit():
+            destination_id = parse_id(raw)
+            if destination_id is None:
                 raise Http404("No such destination")
-            destination_id = int(raw)
         try:
             copy, fh, size = open_copy_for_download(backup, destination_id)
         except NotAvailable as exc:
@@ -299,7 +300,8 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
         self.object = backup = self.get_object()
         raw = request.POST.get("target", "")
         confirm = request.POST.get("confirm", "")
-        target = self.targets(backup).filter(pk=int(raw)).first() if raw.isdigit() else None
+        target_id = parse_id(raw)
+        target = self.targets(backup).filter(pk=target_id).first() if target_id else None
         try:
             restore = request_restore(backup, target, request.user, confirm)
         except ValidationError as exc:

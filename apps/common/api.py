@@ -11,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.common.filters import parse_id
+
 
 class Pagination(LimitOffsetPagination):
     """`?limit=&offset=` pagination that also understands `?page=`."""
@@ -19,12 +21,15 @@ class Pagination(LimitOffsetPagination):
     max_limit = 500
 
     def get_offset(self, request):
-        if "offset" not in request.query_params and "page" in request.query_params:
-            try:
-                page = int(request.query_params["page"])
-            except ValueError:
-                raise exceptions.ValidationError({"page": "must be a positive integer"}) from None
-            if page < 1:
+        # Offsets past a 64-bit integer would overflow in the database: refuse them as bad input.
+        if "offset" in request.query_params:
+            raw = request.query_params["offset"]
+            if raw not in ("", "0") and parse_id(raw) is None:
+                raise exceptions.ValidationError({"offset": "must be a non-negative integer"})
+            return super().get_offset(request)
+        if "page" in request.query_params:
+            page = parse_id(request.query_params["page"])
+            if page is None:
                 raise exceptions.ValidationError({"page": "must be a positive integer"})
             return (page - 1) * self.get_limit(request)
         return super().get_offset(request)

@@ -16,6 +16,7 @@ from django.views.generic import CreateView, DeleteView, DetailView, ListView, U
 from apps.accounts.roles import Role
 from apps.backups.engines import ENGINES, get_engine
 from apps.backups.models import Backup
+from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
 from apps.databases.forms import DatabaseForm
 from apps.databases.models import Database
@@ -100,8 +101,9 @@ class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
 
     def get_initial(self):
         initial = super().get_initial()
-        if self.request.GET.get("group", "").isdigit():
-            initial["group"] = int(self.request.GET["group"])
+        group_id = parse_id(self.request.GET.get("group", ""))
+        if group_id:
+            initial["group"] = group_id
         initial["engine"] = "postgresql"
         return initial
 

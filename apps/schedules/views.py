@@ -13,6 +13,7 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView
 
 from apps.accounts.roles import Role
+from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, require_role
 from apps.databases.models import Database
 from apps.schedules import cron
@@ -86,10 +87,11 @@ class ScheduleCreateView(LoginRequiredMixin, _ScheduleFormMixin, CreateView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         raw = request.GET.get("database") or request.POST.get("database") or ""
-        if not raw.isdigit():
+        database_id = parse_id(raw)
+        if database_id is None:
             messages.info(request, "Choose a database first, then add a schedule from its page.")
             return redirect("databases:list")
-        self.database = get_object_or_404(Database.objects.visible_to(request.user), pk=int(raw))
+        self.database = get_object_or_404(Database.objects.visible_to(request.user), pk=database_id)
         require_role(request.user, self.database.group_id, Role.OWNER)
         return super().dispatch(request, *args, **kwargs)
 
