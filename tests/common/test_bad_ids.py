@@ -38,7 +38,7 @@ def test_api_lists_answer_400_naming_the_parameter(api_client, group, path, fiel
 
 def test_pages_answer_4xx_for_odd_ids(client, user, make_database):
     client.force_login(user)
-    database = make_database()
+    make_database()
     assert client.get("/schedules/new/?database=%C2%B2").status_code == 302
     assert client.get(f"/databases/new/?group={HUGE}").status_code == 200
 
