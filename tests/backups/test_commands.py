@@ -115,3 +115,12 @@ def test_backup_command_refuses_while_a_backup_of_the_database_runs(sqlite_datab
     with pytest.raises(CommandError, match="A backup or restore of Orders DB is running"):
         run("backup", str(sqlite_database.pk))
     assert Backup.objects.count() == 1
+
+
+def test_restore_command_refuses_while_the_target_is_being_backed_up(backup, make_database, tmp_path):
+    target = make_database(database_name=str(tmp_path / "target.sqlite3"))
+    Backup.objects.create(database=target, status=Backup.Status.IN_PROGRESS)
+    with pytest.raises(CommandError, match="A backup or restore of .* is running"):
+        run("restore", str(backup.pk), "--target", str(target.pk), "--yes")
+    assert Restore.objects.count() == 0
+    assert not os.path.exists(target.database_name)

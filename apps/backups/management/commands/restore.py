@@ -6,6 +6,7 @@ import os
 import socket
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
@@ -13,7 +14,7 @@ from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.runner import run_restore
 from apps.backups.services import RESTORABLE
 from apps.databases.models import Database
-from apps.schedules.worker import keep_alive
+from apps.schedules.worker import keep_alive, lock_free_database
 
 
 class Command(BaseCommand):
@@ -57,15 +58,20 @@ class Command(BaseCommand):
             )
         now = timezone.now()
         # In progress and owned by this process from the start: no worker picks it up meanwhile.
-        restore = Restore.objects.create(
-            backup=backup,
-            target_database=database,
-            source_copy=source_copy,
-            status=Restore.Status.IN_PROGRESS,
-            worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
-            started_at=now,
-            heartbeat_at=now,
-        )
+        with transaction.atomic():
+            if not lock_free_database(database.pk):
+                raise CommandError(
+                    f"A backup or restore of {database.name} is running; one run per database at a time"
+                )
+            restore = Restore.objects.create(
+                backup=backup,
+                target_database=database,
+                source_copy=source_copy,
+                status=Restore.Status.IN_PROGRESS,
+                worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
+                started_at=now,
+                heartbeat_at=now,
+            )
         self.stdout.write(f"Restore #{restore.pk}: backup #{backup.pk} into {database.name} started")
 
         def progress(done: int) -> None:
