@@ -15,6 +15,14 @@ from apps.accounts.models import Membership
 _seq = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (the failed-login throttle lives there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def backup_root(tmp_path, settings) -> Path:
     """A fresh allowed root for local destinations."""

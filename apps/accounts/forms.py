@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from apps.accounts import throttling
 from apps.accounts.services import register_user
 
 
@@ -14,6 +15,20 @@ class SignInForm(AuthenticationForm):
         "invalid_login": "That username and password do not match an account. Check both and try again.",
         "inactive": "This account is disabled.",
     }
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            # The same failed-login throttle as the API's login.
+            try:
+                self.user_cache = throttling.authenticate_throttled(self.request, username, password)
+            except throttling.LoginLocked as exc:
+                raise ValidationError(exc.message, code="throttled") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class RegisterForm(forms.Form):

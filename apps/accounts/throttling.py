@@ -1,9 +1,10 @@
-"""Throttle failed logins per client address and per username."""
+"""Throttle failed logins per client address and per username (API and sign-in page alike)."""
 
 from __future__ import annotations
 
 import hashlib
 
+from django.contrib.auth import authenticate
 from django.core.cache import cache
 
 MAX_FAILURES = 5
@@ -36,3 +37,22 @@ def reset(ip: str, username: str) -> None:
 
 def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+class LoginLocked(Exception):
+    """Too many recent failures for this address or username."""
+
+    message = "Too many failed sign-in attempts. Try again in 15 minutes."
+
+
+def authenticate_throttled(request, username: str, password: str):
+    """Return the user, or None for wrong credentials; raise LoginLocked while throttled."""
+    ip = client_ip(request)
+    if is_locked(ip, username):
+        raise LoginLocked
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        record_failure(ip, username)
+    else:
+        reset(ip, username)
+    return user

@@ -95,3 +95,16 @@ def test_malformed_json_is_a_400_that_says_so(anon):
     response = anon.post("/api/auth/login", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
+
+
+def test_the_sign_in_page_is_throttled_like_the_api(client, user):
+    for _ in range(5):
+        page = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+        assert "do not match an account" in page.content.decode()
+    locked = client.post("/accounts/login/", {"username": "alice", "password": "pw-alice-123!"})
+    assert locked.status_code == 200
+    assert "Too many failed sign-in attempts" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Failures on the page count for the API too.
+    api = APIClient().post("/api/auth/login", {"username": "alice", "password": "pw-alice-123!"}, format="json")
+    assert api.status_code == 429

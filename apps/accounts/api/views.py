@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -44,22 +43,15 @@ class LoginView(APIView):
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data["username"]
-        ip = throttling.client_ip(request)
-        if throttling.is_locked(ip, username):
-            return Response(
-                {"detail": "Too many failed sign-in attempts. Try again in 15 minutes."},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-            )
-        user = authenticate(
-            request, username=username, password=serializer.validated_data["password"]
-        )
+        data = serializer.validated_data
+        try:
+            user = throttling.authenticate_throttled(request, data["username"], data["password"])
+        except throttling.LoginLocked as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         if user is None:
-            throttling.record_failure(ip, username)
             return Response(
                 {"detail": "Invalid username or password."}, status=status.HTTP_401_UNAUTHORIZED
             )
-        throttling.reset(ip, username)
         refresh = RefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
