@@ -96,6 +96,7 @@ def test_outsiders_get_404_and_viewers_cannot_create(other_client, other_user, d
     assert other_client.post(url(database, "validate-path"), {"path": "/"}, format="json").status_code == 404
     Membership.objects.create(user=other_user, group=group, role="viewer")
     assert other_client.get(url(database)).status_code == 200
+    assert other_client.post(url(database, "validate-path"), {"path": str(backup_root)}, format="json").status_code == 403
     response = other_client.post(url(database), {"name": "x", "path": str(backup_root)}, format="json")
     assert response.status_code == 403
     assert Destination.objects.count() == 0

@@ -67,7 +67,8 @@ class DestinationViewSet(viewsets.ModelViewSet):
     @extend_schema(request=ValidatePathSerializer, responses=PathCheckSerializer)
     @action(detail=False, methods=["post"], url_path="validate-path")
     def validate_path(self, request, database_id=None):
-        _ = self.database  # 404 for databases outside the caller's groups
+        # 404 outside the caller's groups; only owners (who add destinations) probe folders.
+        self._require_owner()
         serializer = ValidatePathSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(validate_local_path(serializer.validated_data["path"]).as_dict(), status=status.HTTP_200_OK)
