@@ -15,6 +15,15 @@ class GroupQuerySet(models.QuerySet):
             return self.all()
         return self.filter(memberships__user=user).distinct()
 
+    def with_role(self, user) -> GroupQuerySet:
+        """Annotate `my_role`: the user's role in each group (owner for superusers), in one query."""
+        from apps.accounts.models import Membership
+
+        if user.is_superuser:
+            return self.annotate(my_role=models.Value(Membership.Role.OWNER, output_field=models.CharField()))
+        mine = Membership.objects.filter(group=models.OuterRef("pk"), user=user).values("role")[:1]
+        return self.annotate(my_role=models.Subquery(mine))
+
 
 class Group(models.Model):
     """A team's collection of databases, with its members and their roles."""

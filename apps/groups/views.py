@@ -34,11 +34,10 @@ class GroupListView(LoginRequiredMixin, ListView):
 
     def get_queryset(self):
         user = self.request.user
-        my_role = Membership.objects.filter(group=OuterRef("pk"), user=user).values("role")[:1]
         return (
             Group.objects.visible_to(user)
+            .with_role(user)
             .annotate(
-                my_role=Subquery(my_role),
                 database_count=Count("databases", distinct=True),
                 member_count=Count("memberships", distinct=True),
             )

@@ -74,3 +74,11 @@ def test_operators_cannot_manage_members(other_client, other_user, group):
     response = other_client.post(f"/api/groups/{group.id}/members/", {"username": "mallory", "role": "owner"}, format="json")
     assert response.status_code == 403
     assert Membership.objects.get(group=group, user=other_user).role == "operator"
+
+
+def test_the_group_list_costs_the_same_queries_for_many_groups(api_client, user, make_group, django_assert_max_num_queries):
+    for _ in range(20):
+        make_group(owner=user)
+    with django_assert_max_num_queries(4):
+        body = api_client.get("/api/groups/").json()
+    assert body["count"] == 21 and {g["role"] for g in body["results"]} == {"owner"}

@@ -17,6 +17,8 @@ class GroupSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         read_only_fields = ["id", "role", "created_at"]
 
     def get_role(self, obj) -> str | None:
+        if hasattr(obj, "my_role"):  # annotated by the viewset's queryset
+            return obj.my_role
         request = self.context.get("request")
         return roles.role_in(request.user, obj.pk) if request else None
 

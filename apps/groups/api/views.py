@@ -20,7 +20,8 @@ class GroupViewSet(viewsets.ModelViewSet):
     permission_classes = [IsAuthenticated, GroupRolePermission]
 
     def get_queryset(self):
-        return Group.objects.visible_to(self.request.user).order_by("name")
+        user = self.request.user
+        return Group.objects.visible_to(user).with_role(user).order_by("name")
 
     def group_id_of(self, obj) -> int:
         return obj.pk
