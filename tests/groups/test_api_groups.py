@@ -81,4 +81,4 @@ def test_the_group_list_costs_the_same_queries_for_many_groups(api_client, user,
         make_group(owner=user)
     with django_assert_max_num_queries(4):
         body = api_client.get("/api/groups/").json()
-    assert body["count"] == 21 and {g["role"] for g in body["results"]} == {"owner"}
+    assert body["count"] == 20 and {g["role"] for g in body["results"]} == {"owner"}
