@@ -35,11 +35,6 @@ class Compressor(Protocol):
     def flush(self) -> bytes: ...
 
 
-class Decompressor(Protocol):
-    def decompress(self, data: bytes) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
 class CompressionError(Exception):
     """A compressed stream could not be decoded."""
 
@@ -93,41 +88,6 @@ class _Gzip:
         return self._obj.flush(zlib.Z_FINISH)
 
 
-class _ZstdDecompressor:
-    def __init__(self) -> None:
-        self._obj = zstandard.ZstdDecompressor().decompressobj()
-
-    def decompress(self, data: bytes) -> bytes:
-        try:
-            return self._obj.decompress(data)
-        except zstandard.ZstdError as exc:
-            raise CompressionError(f"zstd data is corrupt: {exc}") from exc
-
-    def flush(self) -> bytes:
-        return b""
-
-
-class _GzipDecompressor:
-    def __init__(self) -> None:
-        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-    def decompress(self, data: bytes) -> bytes:
-        try:
-            # Bounded output keeps memory flat even for highly compressible data.
-            return self._obj.decompress(data)
-        except zlib.error as exc:
-            raise CompressionError(f"gzip data is corrupt: {exc}") from exc
-
-    def flush(self) -> bytes:
-        try:
-            out = self._obj.flush()
-        except zlib.error as exc:
-            raise CompressionError(f"gzip data is corrupt: {exc}") from exc
-        if not self._obj.eof:
-            raise CompressionError("gzip data is truncated")
-        return out
-
-
 def compressor(kind: str | None) -> Compressor:
     """Return a fresh streaming compressor: compress(chunk) many times, then flush() once."""
     kind = normalize(kind)
@@ -135,16 +95,6 @@ def compressor(kind: str | None) -> Compressor:
         return _Zstd()
     if kind == GZIP:
         return _Gzip()
-    return _Identity()
-
-
-def decompressor(kind: str | None) -> Decompressor:
-    """Return a fresh streaming decompressor: decompress(chunk) many times, then flush() once."""
-    kind = normalize(kind)
-    if kind == ZSTD:
-        return _ZstdDecompressor()
-    if kind == GZIP:
-        return _GzipDecompressor()
     return _Identity()
 
 

@@ -25,5 +25,5 @@ def int_query_param(request, name: str) -> int | None:
         return None
     value = parse_id(raw)
     if value is None:
-        raise ValidationError({name: f"must be a positive integer id, not {raw!r}"})
+        raise ValidationError({name: [f"must be a positive integer id, not {raw!r}"]})
     return value

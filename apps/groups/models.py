@@ -19,6 +19,8 @@ class GroupQuerySet(models.QuerySet):
         """Annotate `my_role`: the user's role in each group (owner for superusers), in one query."""
         from apps.accounts.models import Membership
 
+        if not user or not user.is_authenticated:
+            return self.annotate(my_role=models.Value(None, output_field=models.CharField()))
         if user.is_superuser:
             return self.annotate(my_role=models.Value(Membership.Role.OWNER, output_field=models.CharField()))
         mine = Membership.objects.filter(group=models.OuterRef("pk"), user=user).values("role")[:1]
