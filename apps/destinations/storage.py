@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from abc import ABC, abstractmethod
 from typing import BinaryIO, ClassVar
 
 PARTIAL_SUFFIX = ".partial"
@@ -40,7 +41,7 @@ def describe_oserror(exc: OSError, action: str, path: str) -> str:
     return f"Cannot {action} {path}: {reason}"
 
 
-class Writer:
+class Writer(ABC):
     """One file being written at one destination.
 
     write() may be called many times, then exactly one of commit() or abort().
@@ -52,17 +53,17 @@ class Writer:
     failed: str | None = None
     size: int = 0
 
-    def write(self, chunk: bytes) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, chunk: bytes) -> None: ...
 
-    def commit(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def commit(self) -> None: ...
 
-    def abort(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def abort(self) -> None: ...
 
 
-class Storage:
+class Storage(ABC):
     """How to reach one destination: writers for new files, readers for existing ones."""
 
     kind: ClassVar[str]
@@ -70,31 +71,31 @@ class Storage:
     def __init__(self, destination) -> None:
         self.destination = destination
 
+    @abstractmethod
     def location_for(self, file_name: str) -> str:
         """Return where a file of that name will live (stored on the BackupCopy)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open_writer(self, file_name: str) -> Writer:
         """Start writing a new file; raise StorageError if that cannot even begin."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open_reader(self, location: str) -> BinaryIO:
         """Open a stored file for streaming reads; StorageMissing / StorageUnreachable."""
-        raise NotImplementedError
 
-    def size(self, location: str) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def size(self, location: str) -> int: ...
 
-    def exists(self, location: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, location: str) -> bool: ...
 
+    @abstractmethod
     def delete(self, location: str) -> None:
         """Delete a stored file; a file already gone is not an error."""
-        raise NotImplementedError
 
+    @abstractmethod
     def cleanup_partial(self, location: str) -> bool:
         """Remove the leftover `<location>.partial` of a crashed run; True if one was removed."""
-        raise NotImplementedError
 
     def secrets(self) -> list[str]:
         """Secrets this storage uses, for masking messages."""
