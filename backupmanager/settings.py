@@ -33,9 +33,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off; "
             "with DEBUG=true a key is generated into BM_DATA_DIR/secret_key."
         )
-    SECRET_KEY = read_or_create_secret_file(
-        DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
-    )
+    SECRET_KEY = read_or_create_secret_file(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
 
 _keys = env_secret("BM_ENCRYPTION_KEYS")
 if _keys:
@@ -47,8 +45,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 BM_ALLOWED_ROOTS = [
-    str(Path(p).expanduser())
-    for p in env_list("BM_ALLOWED_ROOTS", [str(DATA_DIR / "backups")], sep=":")
+    str(Path(p).expanduser()) for p in env_list("BM_ALLOWED_ROOTS", [str(DATA_DIR / "backups")], sep=":")
 ]
 for _root in BM_ALLOWED_ROOTS:
     if not os.path.isabs(_root):
@@ -56,8 +53,7 @@ for _root in BM_ALLOWED_ROOTS:
 # SQLite files may only be registered (backed up, restored into) under these folders:
 # anything else would let any group owner read or overwrite any SQLite file of this host.
 BM_SQLITE_ROOTS = [
-    str(Path(p).expanduser())
-    for p in env_list("BM_SQLITE_ROOTS", [str(DATA_DIR / "sqlite")], sep=":")
+    str(Path(p).expanduser()) for p in env_list("BM_SQLITE_ROOTS", [str(DATA_DIR / "sqlite")], sep=":")
 ]
 for _root in BM_SQLITE_ROOTS:
     if not os.path.isabs(_root):

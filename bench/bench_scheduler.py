@@ -96,7 +96,10 @@ class Site:
             self.url = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
         self.env = base_env(self.url, self.data, self.root)
         out = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO, env=self.env, capture_output=True,
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
             text=True,
         )
         if out.returncode:
@@ -122,7 +125,10 @@ def in_site(site: Site, mode: str, *args: str) -> dict:
     """Run this script's inner mode against the site's database; return its JSON output."""
     out = subprocess.run(
         [sys.executable, __file__, "--inner", mode, str(site.root), str(site.src), *args],
-        cwd=REPO, env=site.env, capture_output=True, text=True,
+        cwd=REPO,
+        env=site.env,
+        capture_output=True,
+        text=True,
     )
     if out.returncode:
         raise SystemExit(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
@@ -182,7 +188,10 @@ def inner_collect(root: Path, src: Path, group_id: int) -> dict:
         (b.schedule_id, b.status, b.started_at.isoformat() if b.started_at else None, b.worker_id, b.error)
         for b in backups
     ]
-    runs = {r.backup_id: r.slot_at.isoformat() for r in ScheduleRun.objects.filter(schedule__database__group_id=group_id)}
+    runs = {
+        r.backup_id: r.slot_at.isoformat()
+        for r in ScheduleRun.objects.filter(schedule__database__group_id=group_id)
+    }
     dup_runs = (
         ScheduleRun.objects.filter(schedule__database__group_id=group_id)
         .values("schedule_id")
@@ -215,7 +224,10 @@ def inner_pass_cost(root: Path, src: Path, total: int, passes: int) -> dict:
     )
     Schedule.objects.bulk_create(
         Schedule(
-            database=db, name=f"s{j}", interval_value="daily", cron_expression="0 0 * * *",
+            database=db,
+            name=f"s{j}",
+            interval_value="daily",
+            cron_expression="0 0 * * *",
             next_run_at=now + timedelta(minutes=5 + (i * per_db + j) % 1440),
         )
         for i, db in enumerate(dbs)
@@ -273,7 +285,10 @@ def latency(site: Site, count: int, workers: int, concurrency: int) -> dict:
         procs.append(
             subprocess.Popen(
                 [sys.executable, "manage.py", "runscheduler", "--concurrency", str(concurrency)],
-                cwd=REPO, env=site.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=site.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         )
     deadline = time.monotonic() + 180
@@ -316,20 +331,26 @@ def latency(site: Site, count: int, workers: int, concurrency: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--schedules", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 8])
     parser.add_argument("--pass-schedules", type=int, default=10_000)
     parser.add_argument("--passes", type=int, default=50)
-    parser.add_argument("--pg-url", default=None, help="postgres://user:pw@host:port/postgres (admin connection)")
+    parser.add_argument(
+        "--pg-url", default=None, help="postgres://user:pw@host:port/postgres (admin connection)"
+    )
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--inner", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.inner:
         mode, root, src, *rest = args.inner
-        fn = {"setup_latency": inner_setup_latency, "collect": inner_collect, "pass_cost": inner_pass_cost}[mode]
+        fn = {"setup_latency": inner_setup_latency, "collect": inner_collect, "pass_cost": inner_pass_cost}[
+            mode
+        ]
         typed = [float(x) if "." in x else int(x) for x in rest]
         print(json.dumps(fn(Path(root), Path(src), *typed)))
         return

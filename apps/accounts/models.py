@@ -16,9 +16,7 @@ class Membership(models.Model):
 
     RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.OWNER: 3}
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,9 +18,7 @@ def role_in(user, group_id: int) -> str | None:
         return None
     if user.is_superuser:
         return Role.OWNER
-    return (
-        Membership.objects.filter(user=user, group_id=group_id).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(user=user, group_id=group_id).values_list("role", flat=True).first()
 
 
 def has_role(user, group_id: int, needed: str) -> bool:

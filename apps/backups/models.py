@@ -100,7 +100,6 @@ class Backup(Run):
         return f"Backup #{self.pk} of {self.database} ({self.status})"
 
 
-
 class BackupCopy(models.Model):
     """A backup's file at one destination."""
 
@@ -118,7 +117,10 @@ class BackupCopy(models.Model):
 
     backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="copies")
     destination = models.ForeignKey(
-        "destinations.Destination", null=True, blank=True, on_delete=models.SET_NULL,
+        "destinations.Destination",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="copies",
     )
     destination_name = models.CharField(max_length=100)
@@ -174,4 +176,3 @@ class Restore(Run):
 
     def __str__(self) -> str:
         return f"Restore #{self.pk} of backup {self.backup_id} into {self.target_database}"
-

@@ -20,7 +20,7 @@ class EncryptedTextField(models.TextField):
         if not value:
             return value
         if value.startswith(_PREFIX):
-            return crypto.decrypt(value[len(_PREFIX):])
+            return crypto.decrypt(value[len(_PREFIX) :])
         return value
 
     def get_prep_value(self, value):

@@ -15,7 +15,5 @@ class StrictSerializerMixin:
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         elif data is not None and not isinstance(data, dict):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Expected a JSON object."]}
-            )
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         return super().to_internal_value(data)

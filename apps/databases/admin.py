@@ -16,8 +16,16 @@ class DatabaseAdminForm(forms.ModelForm):
     class Meta:
         model = Database
         fields = [
-            "group", "name", "engine", "host", "port", "database_name", "username",
-            "options", "compression", "timeout_seconds",
+            "group",
+            "name",
+            "engine",
+            "host",
+            "port",
+            "database_name",
+            "username",
+            "options",
+            "compression",
+            "timeout_seconds",
         ]
 
     def __init__(self, *args, **kwargs):

@@ -34,9 +34,7 @@ class Database(models.Model):
     username = models.CharField(max_length=255, blank=True, default="")
     password = EncryptedTextField(blank=True, default="")
     options = models.JSONField(default=dict, blank=True)
-    compression = models.CharField(
-        max_length=10, choices=Compression.choices, default=Compression.ZSTD
-    )
+    compression = models.CharField(max_length=10, choices=Compression.choices, default=Compression.ZSTD)
     timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Per-database limit for one backup or restore run."
     )

@@ -14,9 +14,7 @@ class Destination(models.Model):
         LOCAL = "local", "Local folder"
         S3 = "s3", "S3-compatible"
 
-    database = models.ForeignKey(
-        "databases.Database", on_delete=models.CASCADE, related_name="destinations"
-    )
+    database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="destinations")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCAL)
     enabled = models.BooleanField(default=True)

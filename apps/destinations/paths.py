@@ -59,9 +59,7 @@ def validate_local_path(raw: object) -> PathCheck:
     roots = allowed_roots()
     resolved = os.path.realpath(normalised)
     if not any(is_inside(normalised, root) or is_inside(resolved, root) for root in roots):
-        return PathCheck(
-            False, message=f"The path is outside the allowed roots ({', '.join(roots)})."
-        )
+        return PathCheck(False, message=f"The path is outside the allowed roots ({', '.join(roots)}).")
     if not any(is_inside(resolved, root) for root in roots):
         return PathCheck(False, message="The path leads outside the allowed roots through a symlink.")
     exists = os.path.exists(resolved)

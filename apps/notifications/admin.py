@@ -15,7 +15,17 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationLog)
 class NotificationLogAdmin(admin.ModelAdmin):
-    list_display = ["id", "event", "channel", "database", "backup", "status", "attempts", "created_at", "sent_at"]
+    list_display = [
+        "id",
+        "event",
+        "channel",
+        "database",
+        "backup",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+    ]
     list_filter = ["status", "event"]
     search_fields = ["last_error"]
     readonly_fields = [f.name for f in NotificationLog._meta.fields]

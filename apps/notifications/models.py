@@ -25,9 +25,7 @@ class NotificationChannel(models.Model):
         RECOVERED = "recovered", "Backups recovered"
         STALE = "stale", "No recent backup"
 
-    group = models.ForeignKey(
-        "groups.Group", on_delete=models.CASCADE, related_name="notification_channels"
-    )
+    group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="notification_channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     target = models.CharField(max_length=2048)
     events = models.JSONField(default=list, blank=True)

@@ -96,7 +96,9 @@ def emit(event: str, *, database=None, backup=None, detail: str = "") -> int:
         if database is None:
             database = backup.database
         channels = [
-            c for c in NotificationChannel.objects.filter(group_id=database.group_id, enabled=True) if c.wants(event)
+            c
+            for c in NotificationChannel.objects.filter(group_id=database.group_id, enabled=True)
+            if c.wants(event)
         ]
         if not channels:
             return 0
@@ -104,8 +106,13 @@ def emit(event: str, *, database=None, backup=None, detail: str = "") -> int:
         now = timezone.now()
         NotificationLog.objects.bulk_create(
             NotificationLog(
-                channel=c, event=event, database=database, backup=backup,
-                payload=payload, next_attempt_at=now, created_at=now,
+                channel=c,
+                event=event,
+                database=database,
+                backup=backup,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
             )
             for c in channels
         )
@@ -217,8 +224,14 @@ def check_stale(now: datetime | None = None) -> int:
         detail = f"{hours:.1f} hours (expected at least every {_human(threshold / 2)})"
         payload = build_payload(Event.STALE, database=database, detail=detail)
         NotificationLog.objects.bulk_create(
-            NotificationLog(channel=c, event=Event.STALE, database=database, payload=payload, created_at=now,
-                            next_attempt_at=now)
+            NotificationLog(
+                channel=c,
+                event=Event.STALE,
+                database=database,
+                payload=payload,
+                created_at=now,
+                next_attempt_at=now,
+            )
             for c in targets
         )
         queued += len(targets)
@@ -303,8 +316,9 @@ def deliver(entry: NotificationLog, now: datetime | None = None) -> bool:
     """Attempt one claimed log row; record success, a retry with back-off, or the final failure."""
     channel = entry.channel
     if channel is None:
-        NotificationLog.objects.filter(pk=entry.pk).update(status=NotificationLog.Status.FAILED,
-                                                          last_error="the channel was deleted")
+        NotificationLog.objects.filter(pk=entry.pk).update(
+            status=NotificationLog.Status.FAILED, last_error="the channel was deleted"
+        )
         return False
     try:
         code = send(channel, entry.payload)
@@ -317,10 +331,15 @@ def deliver(entry: NotificationLog, now: datetime | None = None) -> bool:
             fields["status"] = NotificationLog.Status.PENDING
             fields["next_attempt_at"] = now + timedelta(seconds=BACKOFF_SECONDS[entry.attempts - 1])
         NotificationLog.objects.filter(pk=entry.pk).update(**fields)
-        log.warning("notification %s to channel %s: attempt %s failed: %s", entry.pk, channel.pk, entry.attempts, exc)
+        log.warning(
+            "notification %s to channel %s: attempt %s failed: %s", entry.pk, channel.pk, entry.attempts, exc
+        )
         return False
     NotificationLog.objects.filter(pk=entry.pk).update(
-        status=NotificationLog.Status.SENT, sent_at=timezone.now(), response_code=code, last_error="",
+        status=NotificationLog.Status.SENT,
+        sent_at=timezone.now(),
+        response_code=code,
+        last_error="",
         claimed_at=None,
     )
     return True
@@ -385,8 +404,12 @@ def send_test(channel: NotificationChannel) -> dict:
     """Send a test message now (no retry) and log it; return {"ok", "message", "delivery_id"}."""
     payload = build_payload(NotificationLog.TEST_EVENT, group=channel.group)
     entry = NotificationLog.objects.create(
-        channel=channel, event=NotificationLog.TEST_EVENT, payload=payload,
-        status=NotificationLog.Status.SENDING, attempts=1, claimed_at=timezone.now(),
+        channel=channel,
+        event=NotificationLog.TEST_EVENT,
+        payload=payload,
+        status=NotificationLog.Status.SENDING,
+        attempts=1,
+        claimed_at=timezone.now(),
     )
     try:
         code = send(channel, payload)
@@ -405,4 +428,3 @@ def send_test(channel: NotificationChannel) -> dict:
 
 def pending_count() -> int:
     return NotificationLog.objects.filter(status=NotificationLog.Status.PENDING).count()
-

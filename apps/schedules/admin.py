@@ -6,8 +6,16 @@ from apps.schedules.models import Schedule, ScheduleRun
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "database", "interval_value", "cron_expression", "timezone", "enabled",
-        "next_run_at", "last_run_at", "keep_last", "keep_days",
+        "name",
+        "database",
+        "interval_value",
+        "cron_expression",
+        "timezone",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+        "keep_last",
+        "keep_days",
     ]
     list_filter = ["enabled", "interval_value", "timezone"]
     search_fields = ["name", "database__name", "cron_expression"]

@@ -30,13 +30,9 @@ class Schedule(models.Model):
         MONTHLY = "monthly", "Monthly"
         CUSTOM = "custom", "Custom cron"
 
-    database = models.ForeignKey(
-        "databases.Database", on_delete=models.CASCADE, related_name="schedules"
-    )
+    database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="schedules")
     name = models.CharField(max_length=100)
-    interval_value = models.CharField(
-        max_length=10, choices=Interval.choices, default=Interval.DAILY
-    )
+    interval_value = models.CharField(max_length=10, choices=Interval.choices, default=Interval.DAILY)
     cron_expression = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC")
     enabled = models.BooleanField(default=True)

@@ -148,7 +148,9 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
                 continue
             if not good_in_window:
                 keep.append(
-                    Decision(bid, f"no completed backup in the last {schedule.keep_days} days: age pruning paused")
+                    Decision(
+                        bid, f"no completed backup in the last {schedule.keep_days} days: age pruning paused"
+                    )
                 )
                 continue
             reason = f"older than keep_days={schedule.keep_days}"
@@ -184,7 +186,9 @@ def apply(schedule: Schedule, now: datetime | None = None) -> list[int]:
             continue
         if not getattr(result, "deleted", True):
             # A file could not be deleted: the record stays (with the reason on its copy).
-            log.warning("retention: backup %s kept, a file could not be deleted: %s", backup.pk, result.results)
+            log.warning(
+                "retention: backup %s kept, a file could not be deleted: %s", backup.pk, result.results
+            )
             continue
         log.info("retention: deleted backup %s of schedule %s (%s)", backup.pk, schedule.pk, decision.reason)
         deleted.append(decision.backup_id)

@@ -132,7 +132,10 @@ def claim_backup(backup_id: int, database_id: int, worker_id: str) -> bool:
             return False
         return (
             Backup.objects.filter(pk=backup_id, status=Backup.Status.PENDING).update(
-                status=Backup.Status.IN_PROGRESS, worker_id=worker_id, heartbeat_at=started, started_at=started
+                status=Backup.Status.IN_PROGRESS,
+                worker_id=worker_id,
+                heartbeat_at=started,
+                started_at=started,
             )
             == 1
         )
@@ -146,7 +149,10 @@ def claim_restore(restore_id: int, database_id: int, worker_id: str) -> bool:
             return False
         return (
             Restore.objects.filter(pk=restore_id, status=Restore.Status.PENDING).update(
-                status=Restore.Status.IN_PROGRESS, worker_id=worker_id, heartbeat_at=started, started_at=started
+                status=Restore.Status.IN_PROGRESS,
+                worker_id=worker_id,
+                heartbeat_at=started,
+                started_at=started,
             )
             == 1
         )
@@ -209,7 +215,11 @@ def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None =
         pk, database_id = item
         if database_id in busy:
             continue
-        ok = claim_backup(pk, database_id, worker_id) if kind == BACKUP else claim_restore(pk, database_id, worker_id)
+        ok = (
+            claim_backup(pk, database_id, worker_id)
+            if kind == BACKUP
+            else claim_restore(pk, database_id, worker_id)
+        )
         if ok:
             claimed.append(Claimed(kind, pk, database_id, due_at))
             busy.add(database_id)
@@ -260,8 +270,10 @@ def interrupt_backup(backup: Backup, now: datetime, *, only_if_heartbeat: bool =
 
     rows = Backup.objects.filter(pk=backup.pk, status=Backup.Status.IN_PROGRESS)
     if only_if_heartbeat:
-        rows = rows.filter(heartbeat_at=backup.heartbeat_at) if backup.heartbeat_at else rows.filter(
-            heartbeat_at__isnull=True
+        rows = (
+            rows.filter(heartbeat_at=backup.heartbeat_at)
+            if backup.heartbeat_at
+            else rows.filter(heartbeat_at__isnull=True)
         )
     if rows.update(status=Backup.Status.FAILED, error=INTERRUPTED, finished_at=now) != 1:
         return False
@@ -288,8 +300,10 @@ def interrupt_restore(restore: Restore, now: datetime, *, only_if_heartbeat: boo
     """Mark one in-progress restore failed "interrupted"; True if this call did it."""
     rows = Restore.objects.filter(pk=restore.pk, status=Restore.Status.IN_PROGRESS)
     if only_if_heartbeat:
-        rows = rows.filter(heartbeat_at=restore.heartbeat_at) if restore.heartbeat_at else rows.filter(
-            heartbeat_at__isnull=True
+        rows = (
+            rows.filter(heartbeat_at=restore.heartbeat_at)
+            if restore.heartbeat_at
+            else rows.filter(heartbeat_at__isnull=True)
         )
     if rows.update(status=Restore.Status.FAILED, error=INTERRUPTED, finished_at=now) != 1:
         return False
@@ -313,7 +327,9 @@ def reap_stale(
     stale = _stale(now, stale_seconds)
     backups = [
         b
-        for b in Backup.objects.filter(stale, status=Backup.Status.IN_PROGRESS).exclude(pk__in=list(live_backup_ids))
+        for b in Backup.objects.filter(stale, status=Backup.Status.IN_PROGRESS).exclude(
+            pk__in=list(live_backup_ids)
+        )
         if interrupt_backup(b, now)
     ]
     restores = [
@@ -462,7 +478,9 @@ class Scheduler:
             else:
                 restore = run_restore_job(job.claimed.pk, job.cancel)
                 if restore is not None:
-                    self.log(f"restore {restore.pk} into database {restore.target_database_id}: {restore.status}")
+                    self.log(
+                        f"restore {restore.pk} into database {restore.target_database_id}: {restore.status}"
+                    )
         except Exception:
             log.exception("%s %s crashed", job.claimed.kind, job.claimed.pk)
         finally:
@@ -493,7 +511,9 @@ class Scheduler:
             claimed = claim_due(now, self.worker_id, self.free_slots())
             for item in claimed:
                 late = (timezone.now() - item.due_at).total_seconds()
-                self.log(f"claimed {item.kind} {item.pk} of database {item.database_id} ({late:.2f} s after due)")
+                self.log(
+                    f"claimed {item.kind} {item.pk} of database {item.database_id} ({late:.2f} s after due)"
+                )
                 self._submit(item)
         self.refresh_jobs()
         self.beat()
@@ -507,7 +527,11 @@ class Scheduler:
 
     def beat(self, *, stopped: bool = False) -> None:
         running = self.running()
-        if not stopped and running == self._last_beat_jobs and time.monotonic() - self._last_beat < self.BEAT_EVERY:
+        if (
+            not stopped
+            and running == self._last_beat_jobs
+            and time.monotonic() - self._last_beat < self.BEAT_EVERY
+        ):
             return
         self._last_beat = time.monotonic()
         self._last_beat_jobs = running
@@ -613,9 +637,9 @@ class Scheduler:
 
     def _force_interrupt_restore(self, pk: int, now: datetime) -> bool:
         return bool(
-            Restore.objects.filter(pk=pk, status__in=[Restore.Status.IN_PROGRESS, Restore.Status.FAILED]).update(
-                status=Restore.Status.FAILED, error=INTERRUPTED, finished_at=now
-            )
+            Restore.objects.filter(
+                pk=pk, status__in=[Restore.Status.IN_PROGRESS, Restore.Status.FAILED]
+            ).update(status=Restore.Status.FAILED, error=INTERRUPTED, finished_at=now)
         )
 
     def threads_alive(self) -> bool:
@@ -725,7 +749,9 @@ class keep_alive:  # noqa: N801 - used as a context manager
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.every):
-                self.model.objects.filter(pk=self.pk, status="in_progress").update(heartbeat_at=timezone.now())
+                self.model.objects.filter(pk=self.pk, status="in_progress").update(
+                    heartbeat_at=timezone.now()
+                )
         except Exception:
             log.exception("keep_alive for %s %s failed", self.model.__name__, self.pk)
         finally:

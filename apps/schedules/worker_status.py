@@ -32,7 +32,9 @@ def make_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-def beat(worker_id: str, *, running_jobs: int = 0, now: datetime | None = None, stopped: bool = False) -> None:
+def beat(
+    worker_id: str, *, running_jobs: int = 0, now: datetime | None = None, stopped: bool = False
+) -> None:
     """Record that this worker is alive (or, with stopped, that it stopped cleanly)."""
     now = now or timezone.now()
     fields = {"last_seen_at": now, "running_jobs": running_jobs}

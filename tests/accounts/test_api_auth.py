@@ -19,8 +19,12 @@ def anon():
 
 
 def test_the_first_user_to_register_becomes_superuser_and_the_second_does_not(anon):
-    first = anon.post("/api/auth/register", {"username": "root", "password": "Very-long-pass-1"}, format="json")
-    second = anon.post("/api/auth/register", {"username": "bob", "password": "Very-long-pass-2"}, format="json")
+    first = anon.post(
+        "/api/auth/register", {"username": "root", "password": "Very-long-pass-1"}, format="json"
+    )
+    second = anon.post(
+        "/api/auth/register", {"username": "bob", "password": "Very-long-pass-2"}, format="json"
+    )
     assert first.status_code == 201, first.content
     assert set(first.json()) == {"id", "username", "email"}
     assert second.status_code == 201
@@ -30,7 +34,9 @@ def test_the_first_user_to_register_becomes_superuser_and_the_second_does_not(an
 
 def test_registration_is_refused_after_the_first_user_when_closed(anon, settings, user):
     settings.BM_ALLOW_REGISTRATION = False
-    response = anon.post("/api/auth/register", {"username": "bob", "password": "Very-long-pass-2"}, format="json")
+    response = anon.post(
+        "/api/auth/register", {"username": "bob", "password": "Very-long-pass-2"}, format="json"
+    )
     assert response.status_code == 400
     assert "Registration is closed" in response.json()["detail"]
     assert not get_user_model().objects.filter(username="bob").exists()
@@ -56,7 +62,12 @@ def test_login_returns_a_jwt_pair_that_authenticates_me_and_refreshes(anon, user
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     me = client.get("/api/auth/me")
     assert me.status_code == 200
-    assert me.json() == {"id": user.id, "username": "alice", "email": "alice@example.com", "is_superuser": False}
+    assert me.json() == {
+        "id": user.id,
+        "username": "alice",
+        "email": "alice@example.com",
+        "is_superuser": False,
+    }
     refreshed = anon.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
     assert refreshed.status_code == 200 and "access" in refreshed.json()
 
@@ -73,8 +84,14 @@ def test_wrong_password_is_401_and_repeated_failures_are_throttled(anon, user):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/auth/me", "/api/groups/", "/api/databases/", "/api/schedules/", "/api/backups/",
-     "/api/databases/1/destinations/"],
+    [
+        "/api/auth/me",
+        "/api/groups/",
+        "/api/databases/",
+        "/api/schedules/",
+        "/api/backups/",
+        "/api/databases/1/destinations/",
+    ],
 )
 def test_anonymous_callers_get_401_on_protected_routes(anon, path):
     assert anon.get(path).status_code == 401
@@ -106,5 +123,7 @@ def test_the_sign_in_page_is_throttled_like_the_api(client, user):
     assert "Too many failed sign-in attempts" in locked.content.decode()
     assert "_auth_user_id" not in client.session
     # Failures on the page count for the API too.
-    api = APIClient().post("/api/auth/login", {"username": "alice", "password": "pw-alice-123!"}, format="json")
+    api = APIClient().post(
+        "/api/auth/login", {"username": "alice", "password": "pw-alice-123!"}, format="json"
+    )
     assert api.status_code == 429

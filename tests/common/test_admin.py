@@ -25,15 +25,25 @@ def test_every_model_has_a_changelist_and_add_page_that_render(admin_client, mak
 
 
 def test_the_database_change_page_never_shows_the_password_and_blank_keeps_it(admin_client, make_database):
-    database = make_database(engine="postgresql", host="127.0.0.1", port=5432, database_name="app", password=SECRET)
+    database = make_database(
+        engine="postgresql", host="127.0.0.1", port=5432, database_name="app", password=SECRET
+    )
     url = reverse("admin:databases_database_change", args=[database.pk])
     page = admin_client.get(url)
     assert page.status_code == 200
     assert SECRET not in page.content.decode()
     form = {
-        "group": database.group_id, "name": database.name, "engine": "postgresql", "host": "db.internal",
-        "port": 5432, "database_name": "app", "username": "", "password": "", "options": "{}",
-        "compression": "zstd", "timeout_seconds": "",
+        "group": database.group_id,
+        "name": database.name,
+        "engine": "postgresql",
+        "host": "db.internal",
+        "port": 5432,
+        "database_name": "app",
+        "username": "",
+        "password": "",
+        "options": "{}",
+        "compression": "zstd",
+        "timeout_seconds": "",
     }
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -16,12 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_django(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))
+    }
     base.update({"DJANGO_SETTINGS_MODULE": "backupmanager.settings", "BM_DATA_DIR": str(tmp_path / "data")})
     base.update(env)
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -32,12 +40,16 @@ def test_without_secret_key_and_debug_off_startup_stops_with_a_clear_message(tmp
 
 
 def test_a_local_run_generates_the_secret_and_encryption_keys_as_0600_files(tmp_path):
-    result = run_django("from django.conf import settings; print(settings.BM_ENCRYPTION_KEYS[0])", {"DEBUG": "true"}, tmp_path)
+    result = run_django(
+        "from django.conf import settings; print(settings.BM_ENCRYPTION_KEYS[0])", {"DEBUG": "true"}, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     for name in ["secret_key", "encryption.key"]:
         mode = stat.S_IMODE((tmp_path / "data" / name).stat().st_mode)
         assert mode == 0o600, name
-    again = run_django("from django.conf import settings; print(settings.BM_ENCRYPTION_KEYS[0])", {"DEBUG": "true"}, tmp_path)
+    again = run_django(
+        "from django.conf import settings; print(settings.BM_ENCRYPTION_KEYS[0])", {"DEBUG": "true"}, tmp_path
+    )
     assert again.stdout == result.stdout  # the same key on the next start
 
 
@@ -60,7 +72,11 @@ def test_bad_configuration_values_stop_startup_naming_the_variable(tmp_path, env
 def test_secret_key_file_is_read(tmp_path):
     key_file = tmp_path / "sk"
     key_file.write_text("from-a-file-0123456789\n")
-    result = run_django("from django.conf import settings; print(settings.SECRET_KEY)", {"SECRET_KEY_FILE": str(key_file)}, tmp_path)
+    result = run_django(
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+        {"SECRET_KEY_FILE": str(key_file)},
+        tmp_path,
+    )
     assert result.stdout.strip() == "from-a-file-0123456789"
 
 
@@ -70,18 +86,30 @@ def test_check_deploy_passes_without_warnings_in_a_production_like_environment(t
         "BM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "backups.example.com",
     }
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))}
-    base.update({"BM_DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "backupmanager.settings", **env})
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BM_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC"))
+    }
+    base.update(
+        {"BM_DATA_DIR": str(tmp_path / "data"), "DJANGO_SETTINGS_MODULE": "backupmanager.settings", **env}
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 @pytest.mark.django_db
-def test_keys_rotate_old_secrets_still_decrypt_and_rotate_keys_moves_them_to_the_new_key(settings, make_database):
+def test_keys_rotate_old_secrets_still_decrypt_and_rotate_keys_moves_them_to_the_new_key(
+    settings, make_database
+):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.BM_ENCRYPTION_KEYS = [old]
     database = make_database(password="hunter2-secret")

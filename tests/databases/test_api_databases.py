@@ -14,8 +14,14 @@ SECRET = "s3cr3t-Pa55word-XYZ"
 
 def pg_body(group, **overrides):
     body = {
-        "group_id": group.id, "name": "orders", "engine": "postgresql", "host": "127.0.0.1",
-        "port": 5432, "database_name": "orders", "username": "app", "password": SECRET,
+        "group_id": group.id,
+        "name": "orders",
+        "engine": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database_name": "orders",
+        "username": "app",
+        "password": SECRET,
     }
     body.update(overrides)
     return body
@@ -40,9 +46,14 @@ def test_create_stores_the_password_encrypted_and_never_returns_it(api_client, g
 
 def test_update_without_password_keeps_it_and_empty_string_clears_it(api_client, group):
     db_id = api_client.post("/api/databases/", pg_body(group), format="json").json()["id"]
-    assert api_client.patch(f"/api/databases/{db_id}", {"host": "db.internal"}, format="json").status_code == 200
+    assert (
+        api_client.patch(f"/api/databases/{db_id}", {"host": "db.internal"}, format="json").status_code == 200
+    )
     assert Database.objects.get(pk=db_id).password == SECRET
-    assert api_client.patch(f"/api/databases/{db_id}", {"password": ""}, format="json").json()["has_password"] is False
+    assert (
+        api_client.patch(f"/api/databases/{db_id}", {"password": ""}, format="json").json()["has_password"]
+        is False
+    )
 
 
 def test_port_defaults_to_the_engines_port(api_client, group):
@@ -85,7 +96,9 @@ def test_a_group_of_someone_else_cannot_be_used(api_client, make_group, other_us
     assert response.json()["group_id"] == ["No group with this id among your groups."]
 
 
-def test_other_users_databases_are_404_and_the_list_filters_by_group(api_client, other_client, make_database, group):
+def test_other_users_databases_are_404_and_the_list_filters_by_group(
+    api_client, other_client, make_database, group
+):
     database = make_database()
     assert other_client.get(f"/api/databases/{database.id}").status_code == 404
     assert other_client.post(f"/api/databases/{database.id}/test").status_code == 404
@@ -99,11 +112,15 @@ def test_viewers_can_read_but_not_change_or_test(other_client, other_user, make_
     database = make_database()
     Membership.objects.create(user=other_user, group=group, role="viewer")
     assert other_client.get(f"/api/databases/{database.id}").status_code == 200
-    assert other_client.patch(f"/api/databases/{database.id}", {"name": "x"}, format="json").status_code == 403
+    assert (
+        other_client.patch(f"/api/databases/{database.id}", {"name": "x"}, format="json").status_code == 403
+    )
     assert other_client.post(f"/api/databases/{database.id}/test").status_code == 403
 
 
-def test_details_carries_destinations_schedules_backups_and_stats(api_client, make_database, make_destination, make_schedule):
+def test_details_carries_destinations_schedules_backups_and_stats(
+    api_client, make_database, make_destination, make_schedule
+):
     database = make_database()
     make_destination(database, name="nas")
     make_schedule(database, name="nightly")
@@ -112,8 +129,12 @@ def test_details_carries_destinations_schedules_backups_and_stats(api_client, ma
     assert [s["name"] for s in body["schedules"]] == ["nightly"]
     assert body["recent_backups"] == []
     assert body["stats"] == {
-        "total_backups": 0, "completed": 0, "partial": 0, "failed": 0,
-        "total_size_bytes": 0, "last_success_at": None,
+        "total_backups": 0,
+        "completed": 0,
+        "partial": 0,
+        "failed": 0,
+        "total_size_bytes": 0,
+        "last_success_at": None,
     }
 
 
@@ -144,36 +165,57 @@ def test_connection_refused_is_ok_false_with_a_clear_message(api_client, group):
 
 def test_postgresql_connection_tests_against_the_real_server(api_client, group, pg_server):
     body = pg_body(
-        group, host=pg_server["host"], port=int(pg_server["port"]), username=pg_server["user"],
-        password=pg_server["password"], database_name="postgres",
+        group,
+        host=pg_server["host"],
+        port=int(pg_server["port"]),
+        username=pg_server["user"],
+        password=pg_server["password"],
+        database_name="postgres",
     )
     ok = api_client.post("/api/databases/test-connection", body, format="json").json()
     assert ok["ok"] is True and "PostgreSQL" in ok["server_version"]
-    wrong = api_client.post("/api/databases/test-connection", {**body, "password": SECRET}, format="json").json()
+    wrong = api_client.post(
+        "/api/databases/test-connection", {**body, "password": SECRET}, format="json"
+    ).json()
     assert wrong["ok"] is False and "Authentication failed" in wrong["message"]
     assert SECRET not in str(wrong)
-    missing = api_client.post("/api/databases/test-connection", {**body, "database_name": "nope_db"}, format="json").json()
+    missing = api_client.post(
+        "/api/databases/test-connection", {**body, "database_name": "nope_db"}, format="json"
+    ).json()
     assert missing["ok"] is False and "'nope_db' does not exist" in missing["message"]
 
 
 def test_mysql_connection_tests_against_the_real_server(api_client, group, mysql_server):
     body = pg_body(
-        group, engine="mysql", host=mysql_server["host"], port=int(mysql_server["port"]),
-        username=mysql_server["user"], password=mysql_server["password"], database_name="mysql",
+        group,
+        engine="mysql",
+        host=mysql_server["host"],
+        port=int(mysql_server["port"]),
+        username=mysql_server["user"],
+        password=mysql_server["password"],
+        database_name="mysql",
     )
     ok = api_client.post("/api/databases/test-connection", body, format="json").json()
     assert ok["ok"] is True and ok["server_version"]
-    wrong = api_client.post("/api/databases/test-connection", {**body, "password": SECRET}, format="json").json()
+    wrong = api_client.post(
+        "/api/databases/test-connection", {**body, "password": SECRET}, format="json"
+    ).json()
     assert wrong["ok"] is False and "Authentication failed" in wrong["message"]
     assert SECRET not in str(wrong)
-    missing = api_client.post("/api/databases/test-connection", {**body, "database_name": "nope_db"}, format="json").json()
+    missing = api_client.post(
+        "/api/databases/test-connection", {**body, "database_name": "nope_db"}, format="json"
+    ).json()
     assert missing["ok"] is False and "does not exist" in missing["message"]
 
 
 def test_saved_database_connection_test_uses_the_stored_password(api_client, group, pg_server):
     body = pg_body(
-        group, host=pg_server["host"], port=int(pg_server["port"]), username=pg_server["user"],
-        password=pg_server["password"], database_name="postgres",
+        group,
+        host=pg_server["host"],
+        port=int(pg_server["port"]),
+        username=pg_server["user"],
+        password=pg_server["password"],
+        database_name="postgres",
     )
     db_id = api_client.post("/api/databases/", body, format="json").json()["id"]
     result = api_client.post(f"/api/databases/{db_id}/test").json()

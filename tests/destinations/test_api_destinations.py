@@ -33,12 +33,16 @@ def test_create_normalises_the_path_and_creates_the_folder(api_client, database,
         (lambda root: "/etc", "outside the allowed roots"),
     ],
 )
-def test_bad_paths_are_refused_with_a_reason_and_nothing_is_written(api_client, database, backup_root, make_path, message):
+def test_bad_paths_are_refused_with_a_reason_and_nothing_is_written(
+    api_client, database, backup_root, make_path, message
+):
     response = api_client.post(url(database), {"name": "x", "path": make_path(backup_root)}, format="json")
     assert response.status_code == 400
     assert message in response.json()["path"][0]
     assert Destination.objects.count() == 0
-    result = api_client.post(url(database, "validate-path"), {"path": make_path(backup_root)}, format="json").json()
+    result = api_client.post(
+        url(database, "validate-path"), {"path": make_path(backup_root)}, format="json"
+    ).json()
     assert result["valid"] is False and message in result["message"]
 
 
@@ -63,7 +67,9 @@ def test_a_symlink_that_escapes_the_root_is_refused(api_client, database, backup
 
 def test_a_file_is_not_a_folder(api_client, database, backup_root):
     (backup_root / "file").write_text("x")
-    result = api_client.post(url(database, "validate-path"), {"path": str(backup_root / "file")}, format="json").json()
+    result = api_client.post(
+        url(database, "validate-path"), {"path": str(backup_root / "file")}, format="json"
+    ).json()
     assert result["valid"] is False and "is a file" in result["message"]
 
 
@@ -71,7 +77,9 @@ def test_validate_path_reports_exists_writable_and_free_space(api_client, databa
     result = api_client.post(url(database, "validate-path"), {"path": str(backup_root)}, format="json").json()
     assert result["valid"] and result["exists"] and result["writable"]
     assert result["free_bytes"] > 0
-    new = api_client.post(url(database, "validate-path"), {"path": str(backup_root / "new")}, format="json").json()
+    new = api_client.post(
+        url(database, "validate-path"), {"path": str(backup_root / "new")}, format="json"
+    ).json()
     assert new["valid"] and not new["exists"] and "will be created" in new["message"]
 
 
@@ -96,7 +104,12 @@ def test_outsiders_get_404_and_viewers_cannot_create(other_client, other_user, d
     assert other_client.post(url(database, "validate-path"), {"path": "/"}, format="json").status_code == 404
     Membership.objects.create(user=other_user, group=group, role="viewer")
     assert other_client.get(url(database)).status_code == 200
-    assert other_client.post(url(database, "validate-path"), {"path": str(backup_root)}, format="json").status_code == 403
+    assert (
+        other_client.post(
+            url(database, "validate-path"), {"path": str(backup_root)}, format="json"
+        ).status_code
+        == 403
+    )
     response = other_client.post(url(database), {"name": "x", "path": str(backup_root)}, format="json")
     assert response.status_code == 403
     assert Destination.objects.count() == 0
@@ -106,6 +119,11 @@ def test_list_update_and_delete(api_client, database, make_destination):
     destination = make_destination(database, name="nas")
     listing = api_client.get(url(database)).json()
     assert [d["name"] for d in listing] == ["nas"] and listing[0]["database_id"] == database.id
-    assert api_client.patch(url(database, f"{destination.id}/"), {"enabled": False}, format="json").json()["enabled"] is False
+    assert (
+        api_client.patch(url(database, f"{destination.id}/"), {"enabled": False}, format="json").json()[
+            "enabled"
+        ]
+        is False
+    )
     assert api_client.delete(url(database, f"{destination.id}")).status_code == 204
     assert not Destination.objects.exists()

@@ -22,7 +22,9 @@ def test_a_duplicate_group_name_is_a_400_naming_the_field(api_client, group):
     assert Group.objects.count() == 1
 
 
-def test_lists_show_only_the_callers_groups_paginated(api_client, other_client, group, make_group, other_user):
+def test_lists_show_only_the_callers_groups_paginated(
+    api_client, other_client, group, make_group, other_user
+):
     make_group(owner=other_user, name="theirs")
     body = api_client.get("/api/groups/").json()
     assert body["count"] == 1 and [g["name"] for g in body["results"]] == ["team"]
@@ -44,7 +46,9 @@ def test_viewers_read_but_cannot_edit_or_delete(other_client, other_user, group)
 
 
 def test_owners_add_change_and_remove_members(api_client, other_user, group):
-    added = api_client.post(f"/api/groups/{group.id}/members/", {"username": "mallory", "role": "operator"}, format="json")
+    added = api_client.post(
+        f"/api/groups/{group.id}/members/", {"username": "mallory", "role": "operator"}, format="json"
+    )
     assert added.status_code == 201, added.content
     assert added.json()["role"] == "operator"
     members = api_client.get(f"/api/groups/{group.id}/members/").json()
@@ -54,10 +58,14 @@ def test_owners_add_change_and_remove_members(api_client, other_user, group):
 
 
 def test_adding_an_unknown_user_or_role_is_a_400_naming_the_field(api_client, group):
-    response = api_client.post(f"/api/groups/{group.id}/members/", {"username": "nobody", "role": "viewer"}, format="json")
+    response = api_client.post(
+        f"/api/groups/{group.id}/members/", {"username": "nobody", "role": "viewer"}, format="json"
+    )
     assert response.status_code == 400 and "username" in response.json()
     get_user_model().objects.create_user("bob", "", "x")
-    response = api_client.post(f"/api/groups/{group.id}/members/", {"username": "bob", "role": "admin"}, format="json")
+    response = api_client.post(
+        f"/api/groups/{group.id}/members/", {"username": "bob", "role": "admin"}, format="json"
+    )
     assert response.status_code == 400 and "role" in response.json()
     assert Membership.objects.filter(group=group).count() == 1
 
@@ -71,12 +79,16 @@ def test_the_last_owner_cannot_be_removed(api_client, user, group):
 
 def test_operators_cannot_manage_members(other_client, other_user, group):
     Membership.objects.create(user=other_user, group=group, role="operator")
-    response = other_client.post(f"/api/groups/{group.id}/members/", {"username": "mallory", "role": "owner"}, format="json")
+    response = other_client.post(
+        f"/api/groups/{group.id}/members/", {"username": "mallory", "role": "owner"}, format="json"
+    )
     assert response.status_code == 403
     assert Membership.objects.get(group=group, user=other_user).role == "operator"
 
 
-def test_the_group_list_costs_the_same_queries_for_many_groups(api_client, user, make_group, django_assert_max_num_queries):
+def test_the_group_list_costs_the_same_queries_for_many_groups(
+    api_client, user, make_group, django_assert_max_num_queries
+):
     for _ in range(20):
         make_group(owner=user)
     with django_assert_max_num_queries(4):

@@ -24,7 +24,12 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests.append(
-                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "json": json.loads(body or b"{}")}
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                        "json": json.loads(body or b"{}"),
+                    }
                 )
                 receiver.received.set()
                 if receiver.delay:

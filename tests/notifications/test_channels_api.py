@@ -26,8 +26,14 @@ def test_an_owner_creates_a_webhook_channel_and_its_secret_is_write_only(api_cli
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body == {
-        "id": body["id"], "group_id": group.pk, "kind": "webhook", "target": "https://hooks.example.com/x",
-        "events": ["failed", "recovered"], "enabled": True, "has_secret": True, "created_at": body["created_at"],
+        "id": body["id"],
+        "group_id": group.pk,
+        "kind": "webhook",
+        "target": "https://hooks.example.com/x",
+        "events": ["failed", "recovered"],
+        "enabled": True,
+        "has_secret": True,
+        "created_at": body["created_at"],
     }
     channel = NotificationChannel.objects.get()
     assert channel.secret == "s3cret-key"
@@ -49,9 +55,12 @@ def test_the_list_shows_the_groups_channels(api_client, group, make_group, user)
 
 
 def test_put_patch_and_delete(api_client, group):
-    channel = NotificationChannel.objects.create(group=group, kind="email", target="a@example.com", events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="email", target="a@example.com", events=["failed"]
+    )
     response = api_client.put(
-        url(group, channel.pk), {"kind": "email", "target": "b@example.com", "events": ["stale", "failed"]},
+        url(group, channel.pk),
+        {"kind": "email", "target": "b@example.com", "events": ["stale", "failed"]},
         format="json",
     )
     assert response.status_code == 200, response.json()
@@ -67,13 +76,19 @@ def test_put_patch_and_delete(api_client, group):
     [
         ({**WEBHOOK, "events": ["exploded"]}, "events", '"exploded" is not a valid choice.'),
         ({**WEBHOOK, "events": []}, "events", "This list may not be empty."),
-        ({**WEBHOOK, "target": "ftp://x.example.com"}, "target", "Enter an http:// or https:// URL for the webhook."),
+        (
+            {**WEBHOOK, "target": "ftp://x.example.com"},
+            "target",
+            "Enter an http:// or https:// URL for the webhook.",
+        ),
         ({**WEBHOOK, "kind": "email", "target": "not-an-address"}, "target", "Enter a valid email address."),
         ({**WEBHOOK, "kind": "sms"}, "kind", '"sms" is not a valid choice.'),
         ({**WEBHOOK, "colour": "red"}, "colour", "Unknown field."),
     ],
 )
-def test_bad_input_is_rejected_with_the_reason_and_nothing_is_written(api_client, group, payload, field, message):
+def test_bad_input_is_rejected_with_the_reason_and_nothing_is_written(
+    api_client, group, payload, field, message
+):
     response = api_client.post(url(group), payload, format="json")
     assert response.status_code == 400
     errors = response.json()[field]
@@ -83,7 +98,9 @@ def test_bad_input_is_rejected_with_the_reason_and_nothing_is_written(api_client
 
 
 def test_members_read_but_only_owners_write(api_client, other_client, other_user, group):
-    channel = NotificationChannel.objects.create(group=group, kind="email", target="a@example.com", events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="email", target="a@example.com", events=["failed"]
+    )
     Membership.objects.create(user=other_user, group=group, role=Membership.Role.OPERATOR)
     assert other_client.get(url(group)).status_code == 200
     assert other_client.get(url(group, channel.pk)).status_code == 200
@@ -94,13 +111,17 @@ def test_members_read_but_only_owners_write(api_client, other_client, other_user
         other_client.post(url(group, channel.pk, "test/")),
     ):
         assert response.status_code == 403
-        assert response.json()["detail"] == "Only the group's owners can change or test notification channels."
+        assert (
+            response.json()["detail"] == "Only the group's owners can change or test notification channels."
+        )
     channel.refresh_from_db()
     assert channel.enabled is True and NotificationChannel.objects.count() == 1
 
 
 def test_outsiders_get_404(other_client, group):
-    channel = NotificationChannel.objects.create(group=group, kind="email", target="a@example.com", events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="email", target="a@example.com", events=["failed"]
+    )
     assert other_client.get(url(group)).status_code == 404
     assert other_client.get(url(group, channel.pk)).status_code == 404
     assert other_client.post(url(group), WEBHOOK, format="json").status_code == 404
@@ -127,7 +148,9 @@ def test_testing_a_webhook_channel_posts_a_signed_message(api_client, group, rec
 
 def test_testing_a_channel_that_fails_says_why(api_client, group, receiver):
     receiver.status = 500
-    channel = NotificationChannel.objects.create(group=group, kind="webhook", target=receiver.url, events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="webhook", target=receiver.url, events=["failed"]
+    )
     response = api_client.post(url(group, channel.pk, "test/"))
     assert response.status_code == 200
     assert response.json()["ok"] is False and response.json()["message"] == "the webhook answered HTTP 500"
@@ -136,7 +159,9 @@ def test_testing_a_channel_that_fails_says_why(api_client, group, receiver):
 
 
 def test_testing_an_email_channel_sends_a_mail(api_client, group):
-    channel = NotificationChannel.objects.create(group=group, kind="email", target="ops@example.com", events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="email", target="ops@example.com", events=["failed"]
+    )
     response = api_client.post(url(group, channel.pk, "test/"))
     assert response.status_code == 200 and response.json()["ok"] is True
     [message] = mail.outbox
@@ -144,7 +169,9 @@ def test_testing_an_email_channel_sends_a_mail(api_client, group):
 
 
 def test_the_deliveries_of_a_channel_are_listed(api_client, group, receiver):
-    channel = NotificationChannel.objects.create(group=group, kind="webhook", target=receiver.url, events=["failed"])
+    channel = NotificationChannel.objects.create(
+        group=group, kind="webhook", target=receiver.url, events=["failed"]
+    )
     api_client.post(url(group, channel.pk, "test/"))
     response = api_client.get(url(group, channel.pk, "deliveries/"))
     assert response.status_code == 200

@@ -26,19 +26,32 @@ def hook(group, receiver):
 
 def finished(make_database_or_db, status, error="", created_at=None, **kw):
     return Backup.objects.create(
-        database=make_database_or_db, status=status, error=error, created_at=created_at or T0,
-        finished_at=created_at or T0, **kw,
+        database=make_database_or_db,
+        status=status,
+        error=error,
+        created_at=created_at or T0,
+        finished_at=created_at or T0,
+        **kw,
     )
 
 
 def test_a_failed_backup_queues_one_delivery_per_subscribed_channel(make_database, group, hook):
-    NotificationChannel.objects.create(group=group, kind="email", target="a@example.com", events=["recovered"])
-    NotificationChannel.objects.create(group=group, kind="email", target="b@example.com", events=["failed"], enabled=False)
+    NotificationChannel.objects.create(
+        group=group, kind="email", target="a@example.com", events=["recovered"]
+    )
+    NotificationChannel.objects.create(
+        group=group, kind="email", target="b@example.com", events=["failed"], enabled=False
+    )
     database = make_database()
     backup = finished(database, "failed", "pg_dump: connection refused")
     assert notify.backup_finished(backup) == 1
     entry = NotificationLog.objects.get()
-    assert (entry.channel_id, entry.event, entry.status, entry.backup_id) == (hook.pk, "failed", "pending", backup.pk)
+    assert (entry.channel_id, entry.event, entry.status, entry.backup_id) == (
+        hook.pk,
+        "failed",
+        "pending",
+        backup.pk,
+    )
 
 
 def test_the_delivery_step_posts_slack_text_and_structured_fields(make_database, hook, receiver):
@@ -48,10 +61,17 @@ def test_the_delivery_step_posts_slack_text_and_structured_fields(make_database,
     assert notify.deliver_due() == 1
     [request] = receiver.requests
     body = request["json"]
-    assert body["text"] == f"[BackupManager] Backup of {database.name} (team) failed: pg_dump: connection refused"
+    assert (
+        body["text"]
+        == f"[BackupManager] Backup of {database.name} (team) failed: pg_dump: connection refused"
+    )
     assert {k: body[k] for k in ("event", "database", "group", "backup_id", "status", "error")} == {
-        "event": "failed", "database": database.name, "group": "team", "backup_id": backup.pk,
-        "status": "failed", "error": "pg_dump: connection refused",
+        "event": "failed",
+        "database": database.name,
+        "group": "team",
+        "backup_id": backup.pk,
+        "status": "failed",
+        "error": "pg_dump: connection refused",
     }
     assert body["url"].endswith(f"/api/backups/{backup.pk}")
     assert "x-backupmanager-signature" not in request["headers"]  # no secret, no signature
@@ -62,12 +82,12 @@ def test_the_delivery_step_posts_slack_text_and_structured_fields(make_database,
 def test_partial_and_recovered_events(make_database, hook):
     database = make_database()
     assert notify.events_for_finished_backup(finished(database, "completed", created_at=T0)) == []
-    assert notify.events_for_finished_backup(finished(database, "partial", "s3 down", created_at=T0 + timedelta(1))) == [
-        "partial"
-    ]
-    assert notify.events_for_finished_backup(finished(database, "completed", created_at=T0 + timedelta(2))) == [
-        "recovered"
-    ]
+    assert notify.events_for_finished_backup(
+        finished(database, "partial", "s3 down", created_at=T0 + timedelta(1))
+    ) == ["partial"]
+    assert notify.events_for_finished_backup(
+        finished(database, "completed", created_at=T0 + timedelta(2))
+    ) == ["recovered"]
     finished(database, "failed", "x", created_at=T0 + timedelta(3))
     back = finished(database, "completed", created_at=T0 + timedelta(4))
     assert notify.events_for_finished_backup(back) == ["recovered"]
@@ -120,7 +140,9 @@ def test_a_webhook_that_does_not_answer_times_out_and_is_retried(make_database, 
 
 
 def test_an_unreachable_webhook_is_logged_not_raised(make_database, group):
-    NotificationChannel.objects.create(group=group, kind="webhook", target="http://127.0.0.1:9/x", events=["failed"])
+    NotificationChannel.objects.create(
+        group=group, kind="webhook", target="http://127.0.0.1:9/x", events=["failed"]
+    )
     notify.backup_finished(finished(make_database(), "failed", "x"))
     notify.deliver_due()
     entry = NotificationLog.objects.get()
@@ -169,7 +191,9 @@ def test_stale_is_sent_once_when_no_backup_completed_within_twice_the_interval(
         notify.deliver_due()
     body = receiver.requests[0]["json"]
     assert body["event"] == "stale" and body["database"] == database.name
-    assert body["text"].startswith(f"[BackupManager] No completed backup of {database.name} (team) for 2.0 hours")
+    assert body["text"].startswith(
+        f"[BackupManager] No completed backup of {database.name} (team) for 2.0 hours"
+    )
     finished(database, "completed", created_at=T0 + timedelta(hours=3))
     with time_machine.travel(T0 + timedelta(hours=4), tick=False):
         assert notify.check_stale() == 0

@@ -52,8 +52,13 @@ def make_backup(db):
         created_at = created_at or datetime.now(UTC)
         fields.setdefault("trigger", Backup.Trigger.SCHEDULED if schedule else Backup.Trigger.MANUAL)
         return Backup.objects.create(
-            database=database, schedule=schedule, status=status, created_at=created_at,
-            started_at=created_at, finished_at=created_at if status in Backup.TERMINAL else None, **fields,
+            database=database,
+            schedule=schedule,
+            status=status,
+            created_at=created_at,
+            started_at=created_at,
+            finished_at=created_at if status in Backup.TERMINAL else None,
+            **fields,
         )
 
     return make
@@ -71,7 +76,10 @@ def make_backup_with_file(make_backup, make_destination):
             if saved:
                 location.write_bytes(b"dump")
             BackupCopy.objects.create(
-                backup=backup, destination=dest, destination_name=dest.name, location=str(location),
+                backup=backup,
+                destination=dest,
+                destination_name=dest.name,
+                location=str(location),
                 status=BackupCopy.Status.COMPLETED if saved else BackupCopy.Status.FAILED,
             )
         return backup
@@ -141,17 +149,25 @@ class WorkerSite:
         """Run ORM code in a fresh process against this site's database; return its `result`, JSON-decoded."""
         script = _PRELUDE + code + "\nprint('@@RESULT@@' + json.dumps(result, default=str))\n"
         proc = subprocess.run(
-            [sys.executable, "-c", script], cwd=REPO, env=self.env(**env), capture_output=True, text=True,
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
         if proc.returncode != 0:
             raise AssertionError(f"helper process failed:\n{proc.stdout}\n{proc.stderr}")
         line = [x for x in proc.stdout.splitlines() if x.startswith("@@RESULT@@")][-1]
-        return json.loads(line[len("@@RESULT@@"):])
+        return json.loads(line[len("@@RESULT@@") :])
 
     def manage(self, *args: str, timeout: float = 300, **env) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env(**env), capture_output=True, text=True,
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
 
@@ -160,8 +176,11 @@ class WorkerSite:
         log_path = self.data_dir / (log_name or f"worker-{len(self.procs) + 1}.log")
         fh = open(log_path, "w")  # noqa: SIM115 - closed by the fixture
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runscheduler", *args], cwd=REPO, env=self.env(**env),
-            stdout=fh, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", "runscheduler", *args],
+            cwd=REPO,
+            env=self.env(**env),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
         proc.log_path = log_path
         proc.log_file = fh
@@ -201,7 +220,11 @@ def _pg_connect(server: dict, dbname: str = "postgres"):
     import psycopg2
 
     conn = psycopg2.connect(
-        host=server["host"], port=server["port"], user=server["user"], password=server["password"], dbname=dbname
+        host=server["host"],
+        port=server["port"],
+        user=server["user"],
+        password=server["password"],
+        dbname=dbname,
     )
     conn.autocommit = True
     return conn

@@ -42,7 +42,10 @@ def local(dt: datetime) -> str:
 def test_daily_0230_rome_across_the_march_change_runs_every_day_once(make_database, make_schedule):
     first = next_runs("30 2 * * *", "Europe/Rome", utc(2026, 3, 26), 1)[0]
     schedule = make_schedule(
-        make_database(), interval_value="custom", cron_expression="30 2 * * *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="custom",
+        cron_expression="30 2 * * *",
+        timezone="Europe/Rome",
         next_run_at=first,
     )
     slots = run_worker_over(schedule, utc(2026, 3, 31, 12))
@@ -57,10 +60,15 @@ def test_daily_0230_rome_across_the_march_change_runs_every_day_once(make_databa
     assert [local(s) for s in slots][3:] == ["03-29 03:00 CEST", "03-30 02:30 CEST", "03-31 02:30 CEST"]
 
 
-def test_daily_0230_rome_across_the_october_change_runs_once_on_the_repeated_hour(make_database, make_schedule):
+def test_daily_0230_rome_across_the_october_change_runs_once_on_the_repeated_hour(
+    make_database, make_schedule
+):
     first = next_runs("30 2 * * *", "Europe/Rome", utc(2026, 10, 23), 1)[0]
     schedule = make_schedule(
-        make_database(), interval_value="custom", cron_expression="30 2 * * *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="custom",
+        cron_expression="30 2 * * *",
+        timezone="Europe/Rome",
         next_run_at=first,
     )
     slots = run_worker_over(schedule, utc(2026, 10, 27, 12))
@@ -77,7 +85,10 @@ def test_daily_0230_rome_across_the_october_change_runs_once_on_the_repeated_hou
 def test_hourly_rome_across_the_march_change_runs_every_real_hour_once(make_database, make_schedule):
     start = utc(2026, 3, 28, 22)
     schedule = make_schedule(
-        make_database(), interval_value="hourly", cron_expression="0 * * * *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="hourly",
+        cron_expression="0 * * * *",
+        timezone="Europe/Rome",
         next_run_at=start,
     )
     slots = run_worker_over(schedule, utc(2026, 3, 29, 4))
@@ -91,7 +102,10 @@ def test_hourly_rome_across_the_march_change_runs_every_real_hour_once(make_data
 def test_hourly_rome_across_the_october_change_runs_both_repeated_hours(make_database, make_schedule):
     start = utc(2026, 10, 24, 22)
     schedule = make_schedule(
-        make_database(), interval_value="hourly", cron_expression="0 * * * *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="hourly",
+        cron_expression="0 * * * *",
+        timezone="Europe/Rome",
         next_run_at=start,
     )
     slots = run_worker_over(schedule, utc(2026, 10, 25, 4))
@@ -103,7 +117,10 @@ def test_hourly_rome_across_the_october_change_runs_both_repeated_hours(make_dat
 
 def test_a_worker_down_across_the_spring_gap_runs_the_daily_schedule_once(make_database, make_schedule):
     schedule = make_schedule(
-        make_database(), interval_value="custom", cron_expression="30 2 * * *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="custom",
+        cron_expression="30 2 * * *",
+        timezone="Europe/Rome",
         next_run_at=utc(2026, 3, 28, 1, 30),
     )
     with time_machine.travel(utc(2026, 3, 29, 9), tick=False):
@@ -115,7 +132,10 @@ def test_a_worker_down_across_the_spring_gap_runs_the_daily_schedule_once(make_d
 
 def test_a_leap_day_schedule_waits_for_the_next_february_29(make_database, make_schedule):
     schedule = make_schedule(
-        make_database(), interval_value="custom", cron_expression="0 12 29 2 *", timezone="Europe/Rome",
+        make_database(),
+        interval_value="custom",
+        cron_expression="0 12 29 2 *",
+        timezone="Europe/Rome",
         next_run_at=utc(2024, 2, 29, 11),
     )
     with time_machine.travel(utc(2026, 3, 1), tick=False):

@@ -51,7 +51,9 @@ def test_keep_last_deletes_the_oldest_good_backups_and_their_files(setup):
     old_files = [f for b in backups[3:] for f in files_of(b)]
     deleted = retention.apply(schedule, NOW)
     assert sorted(deleted) == sorted(b.pk for b in backups[3:])
-    assert list(Backup.objects.order_by("-created_at").values_list("pk", flat=True)) == [b.pk for b in backups[:3]]
+    assert list(Backup.objects.order_by("-created_at").values_list("pk", flat=True)) == [
+        b.pk for b in backups[:3]
+    ]
     assert old_files and not any(f.exists() for f in old_files)
     assert all(f.exists() for b in backups[:3] for f in files_of(b))
 
@@ -113,7 +115,9 @@ def test_the_newest_completed_backup_of_the_database_is_never_deleted(setup):
     assert plan.delete == []
 
 
-def test_a_newer_manual_backup_counts_as_good_but_is_never_deleted_by_a_schedule(setup, make_backup_with_file):
+def test_a_newer_manual_backup_counts_as_good_but_is_never_deleted_by_a_schedule(
+    setup, make_backup_with_file
+):
     database, schedule, add = setup
     set_retention(schedule, keep_last=1)
     manual = make_backup_with_file(database, status=C, created_at=NOW, trigger="manual")
@@ -180,7 +184,9 @@ def test_the_preview_equals_what_the_next_pass_deletes(setup):
     assert set(preview) == {"delete", "keep"}
     assert preview["delete"] and all(set(d) == {"backup_id", "reason"} for d in preview["delete"])
     assert sorted(d["backup_id"] for d in preview["delete"]) == sorted(deleted)
-    assert sorted(Backup.objects.values_list("pk", flat=True)) == sorted(d["backup_id"] for d in preview["keep"])
+    assert sorted(Backup.objects.values_list("pk", flat=True)) == sorted(
+        d["backup_id"] for d in preview["keep"]
+    )
     with time_machine.travel(NOW, tick=False):
         assert retention.preview(schedule)["delete"] == []
 

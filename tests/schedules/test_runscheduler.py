@@ -62,7 +62,9 @@ def wait_for(site, code: str, predicate, timeout: float, interval: float = 1.0):
 
 
 def all_finished(expected: int):
-    return lambda rows: len(rows) >= expected and all(r["status"] in ("completed", "partial", "failed") for r in rows)
+    return lambda rows: (
+        len(rows) >= expected and all(r["status"] in ("completed", "partial", "failed") for r in rows)
+    )
 
 
 # --- --once, from the command line and from cron ------------------------------------------
@@ -117,7 +119,9 @@ def test_crontab_add_registers_one_once_tick_per_minute_that_runs_due_work(tmp_p
     make_scheduled_databases(sqlite_site, 1, -1, src_dir=tmp_path / "src")
     command = line.split(" # ")[0].split()[5:]
     assert command[:2] == [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-    tick = subprocess.run(command, cwd=tmp_path, env=sqlite_site.env(), capture_output=True, text=True, timeout=120)
+    tick = subprocess.run(
+        command, cwd=tmp_path, env=sqlite_site.env(), capture_output=True, text=True, timeout=120
+    )
     assert tick.returncode == 0, tick.stderr
     [row] = sqlite_site.python(BACKUP_ROWS)
     assert row["status"] == "completed", (row, tick.stdout, tick.stderr)
@@ -202,8 +206,12 @@ def locked_source(request, sqlite_site, tmp_path):
             cur.execute("INSERT INTO items (name) SELECT 'item-' || g FROM generate_series(1, 1000) g")
         conn.close()
         spec = {
-            "engine": "postgresql", "host": server["host"], "port": int(server["port"]),
-            "database_name": name, "username": server["user"], "password": server["password"],
+            "engine": "postgresql",
+            "host": server["host"],
+            "port": int(server["port"]),
+            "database_name": name,
+            "username": server["user"],
+            "password": server["password"],
         }
         bindir = os.environ.get("BM_TEST_PG_BINDIR")
         if bindir:
@@ -255,7 +263,9 @@ def test_kill_9_mid_backup_then_a_second_worker_fails_it_interrupted_and_the_nex
     assert partial_files(site) == []
     # The schedule is not stuck: its next slot is the coming minute, and when that
     # comes due the second worker runs it (pulled forward so the test need not wait).
-    next_in = site.python(f"result = Schedule.objects.get(pk={schedule_id}).next_run_at.timestamp()") - time.time()
+    next_in = (
+        site.python(f"result = Schedule.objects.get(pk={schedule_id}).next_run_at.timestamp()") - time.time()
+    )
     assert 0 < next_in <= 61
     site.python(f"Schedule.objects.filter(pk={schedule_id}).update(next_run_at=timezone.now())")
     rows = wait_for(site, BACKUP_ROWS, lambda r: len(r) >= 2 and r[1]["status"] == "completed", 30, 0.5)
@@ -334,8 +344,14 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
     log = open(tmp_path / "run.log", "w")  # noqa: SIM115
     repo = Path(__file__).resolve().parents[2]
     # A new session, as a terminal would run it; Ctrl-C there is a SIGINT to the script.
-    proc = subprocess.Popen([str(repo / "bin/run")], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(repo / "bin/run")],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         health, deadline = None, time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -347,8 +363,12 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
             except OSError:
                 pass
             time.sleep(0.5)
-        assert health is not None and health["scheduler"]["status"] == "ok", (tmp_path / "run.log").read_text()
-        children = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert health is not None and health["scheduler"]["status"] == "ok", (
+            tmp_path / "run.log"
+        ).read_text()
+        children = subprocess.run(
+            ["pgrep", "-s", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
         assert len(children) >= 3  # bin/run, runserver (+ its reloader child), runscheduler
         proc.send_signal(sig)
         assert proc.wait(30) == 128 + sig

@@ -116,7 +116,12 @@ def test_a_pending_manual_backup_is_claimed_once(make_database, make_backup):
         assert worker.claim_backup(backup.pk, database.pk, "w1") is True
         assert worker.claim_backup(backup.pk, database.pk, "w2") is False
     backup.refresh_from_db()
-    assert (backup.status, backup.worker_id, backup.heartbeat_at, backup.started_at) == ("in_progress", "w1", T0, T0)
+    assert (backup.status, backup.worker_id, backup.heartbeat_at, backup.started_at) == (
+        "in_progress",
+        "w1",
+        T0,
+        T0,
+    )
 
 
 def test_a_pending_restore_is_claimed_once_and_not_into_a_busy_database(make_database, make_backup):
@@ -132,7 +137,9 @@ def test_a_pending_restore_is_claimed_once_and_not_into_a_busy_database(make_dat
     assert (restore.status, restore.worker_id) == ("in_progress", "w")
 
 
-def test_claims_follow_due_order_across_schedules_and_manual_backups(make_database, make_schedule, make_backup):
+def test_claims_follow_due_order_across_schedules_and_manual_backups(
+    make_database, make_schedule, make_backup
+):
     early = make_backup(make_database(), status=Backup.Status.PENDING, created_at=T0 - timedelta(minutes=5))
     hourly(make_schedule, make_database())
     with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
@@ -140,7 +147,9 @@ def test_claims_follow_due_order_across_schedules_and_manual_backups(make_databa
     assert [(c.kind, c.pk) for c in claimed] == [("backup", early.pk)]
 
 
-def test_the_reaper_fails_a_stale_backup_and_removes_its_partial_file(make_database, make_destination, make_backup):
+def test_the_reaper_fails_a_stale_backup_and_removes_its_partial_file(
+    make_database, make_destination, make_backup
+):
     database = make_database()
     dest = make_destination(database)
     with time_machine.travel(T0, tick=False):
@@ -149,7 +158,11 @@ def test_the_reaper_fails_a_stale_backup_and_removes_its_partial_file(make_datab
     partial = Path(str(location) + ".partial")
     partial.write_bytes(b"half")
     BackupCopy.objects.create(
-        backup=backup, destination=dest, destination_name=dest.name, location=str(location), status="in_progress"
+        backup=backup,
+        destination=dest,
+        destination_name=dest.name,
+        location=str(location),
+        status="in_progress",
     )
     with time_machine.travel(T0 + timedelta(seconds=30), tick=False):
         assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == ([], [])
@@ -210,7 +223,9 @@ def test_a_pass_writes_the_worker_heartbeat_that_health_reports(make_database, c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_shutdown_after_the_grace_period_marks_a_blocked_job_interrupted(backed_database, make_backup, monkeypatch):
+def test_shutdown_after_the_grace_period_marks_a_blocked_job_interrupted(
+    backed_database, make_backup, monkeypatch
+):
     database = backed_database()
     backup = make_backup(database, status=Backup.Status.PENDING)
     started = threading.Event()

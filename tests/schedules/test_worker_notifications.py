@@ -46,7 +46,9 @@ result = [(now + timedelta(seconds=4)).isoformat(), (now + timedelta(seconds=6))
     )
     proc = sqlite_site.start_worker()
     assert receiver.received.wait(30), proc.log_path.read_text()  # the failure is being delivered (and hangs)
-    rows = wait_for(sqlite_site, BACKUP_ROWS, lambda r: len(r) == 2 and r[1]["status"] == "completed", 30, 0.5)
+    rows = wait_for(
+        sqlite_site, BACKUP_ROWS, lambda r: len(r) == 2 and r[1]["status"] == "completed", 30, 0.5
+    )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     broken, good = rows

@@ -49,9 +49,7 @@ class LoginView(APIView):
         except throttling.LoginLocked as exc:
             return Response({"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         if user is None:
-            return Response(
-                {"detail": "Invalid username or password."}, status=status.HTTP_401_UNAUTHORIZED
-            )
+            return Response({"detail": "Invalid username or password."}, status=status.HTTP_401_UNAUTHORIZED)
         refresh = RefreshToken.for_user(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 

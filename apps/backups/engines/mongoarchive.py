@@ -130,7 +130,9 @@ class _Reader:
         while got < n:
             chunk = self._source.read(min(n - got, 1024 * 1024))
             if not chunk:
-                raise ArchiveError(f"the archive is truncated: it ends inside {what} at byte {self.offset + got}")
+                raise ArchiveError(
+                    f"the archive is truncated: it ends inside {what} at byte {self.offset + got}"
+                )
             parts.append(chunk)
             got += len(chunk)
         self.offset += n
@@ -161,7 +163,9 @@ def is_builtin_archive(head: bytes) -> bool:
     return head[: len(MAGIC)] == MAGIC
 
 
-def load_database(db, source: BinaryIO, *, deadline: float | None = None, timeout: float = 0) -> dict[str, int]:
+def load_database(
+    db, source: BinaryIO, *, deadline: float | None = None, timeout: float = 0
+) -> dict[str, int]:
     """Load an archive from `source` into pymongo Database `db`, streaming; return the trailer counts.
 
     Raises ArchiveError (an EngineError) for a malformed or truncated
@@ -195,7 +199,9 @@ def load_database(db, source: BinaryIO, *, deadline: float | None = None, timeou
         kind = reader.exact(1, "a record type")
         if kind == b"D":
             if current is None or current["type"] == "view":
-                raise ArchiveError(f"the archive is corrupt: a document outside a collection at byte {reader.offset}")
+                raise ArchiveError(
+                    f"the archive is corrupt: a document outside a collection at byte {reader.offset}"
+                )
             raw = reader.bson_bytes("a document")
             batch.append(RawBSONDocument(raw))
             batch_bytes += len(raw)
@@ -204,7 +210,9 @@ def load_database(db, source: BinaryIO, *, deadline: float | None = None, timeou
                 flush()
         elif kind == b"H":
             if current is not None:
-                raise ArchiveError(f"the archive is corrupt: collection {current['name']!r} has no end record")
+                raise ArchiveError(
+                    f"the archive is corrupt: collection {current['name']!r} has no end record"
+                )
             current = reader.document("a collection header")
             count = 0
             _create(db, current)
@@ -225,7 +233,9 @@ def load_database(db, source: BinaryIO, *, deadline: float | None = None, timeou
             current = None
         elif kind == b"Z":
             if current is not None:
-                raise ArchiveError(f"the archive is corrupt: collection {current['name']!r} has no end record")
+                raise ArchiveError(
+                    f"the archive is corrupt: collection {current['name']!r} has no end record"
+                )
             trailer = reader.document("the trailer")
             if trailer.get("collections") != collections or trailer.get("documents") != documents:
                 raise ArchiveError(
@@ -236,7 +246,9 @@ def load_database(db, source: BinaryIO, *, deadline: float | None = None, timeou
                 raise ArchiveError("the archive is corrupt: data after the end marker")
             return {"collections": collections, "documents": documents}
         else:
-            raise ArchiveError(f"the archive is corrupt: unknown record type {kind!r} at byte {reader.offset - 1}")
+            raise ArchiveError(
+                f"the archive is corrupt: unknown record type {kind!r} at byte {reader.offset - 1}"
+            )
 
 
 def _create(db, header: dict) -> None:

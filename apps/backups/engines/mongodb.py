@@ -107,7 +107,9 @@ class MongoEngine(Engine):
         """The mongodump argv: archive to stdout, the password only in the --config file."""
         return [tool, *self._tool_args(conn, config), f"--db={_database(conn)}", "--archive"]
 
-    def mongorestore_command(self, conn: ConnectionInfo, config: Path, tool: str = "mongorestore") -> list[str]:
+    def mongorestore_command(
+        self, conn: ConnectionInfo, config: Path, tool: str = "mongorestore"
+    ) -> list[str]:
         """The mongorestore argv: archive from stdin, each collection dropped first, renamed into the target."""
         return [
             tool,
@@ -190,7 +192,9 @@ class MongoEngine(Engine):
                 remove_files([config])
             return
         if not mongoarchive.is_builtin_archive(head):
-            raise EngineError("mongodb restore: the backup is neither a mongodump archive nor a built-in archive")
+            raise EngineError(
+                "mongodb restore: the backup is neither a mongodump archive nor a built-in archive"
+            )
         self._load_builtin(conn, stream, timeout)
 
     def _load_builtin(self, conn: ConnectionInfo, stream: BinaryIO, timeout: int) -> None:
@@ -270,9 +274,7 @@ def _describe_pymongo(exc: BaseException, conn: ConnectionInfo, step: str) -> st
 
     where = f"{conn.host or '127.0.0.1'}:{conn.port or MongoEngine.default_port}"
     if isinstance(exc, OperationFailure) and (exc.code in (18, 8000) or "auth" in str(exc).lower()):
-        message = (
-            f"Authentication failed for user {conn.username!r}: {exc.details.get('errmsg') if exc.details else exc}"
-        )
+        message = f"Authentication failed for user {conn.username!r}: {exc.details.get('errmsg') if exc.details else exc}"
     elif isinstance(exc, ServerSelectionTimeoutError):
         message = f"mongodb {step} failed: no MongoDB server answered at {where}"
     else:

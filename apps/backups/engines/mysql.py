@@ -44,7 +44,9 @@ class MySQLEngine(Engine):
     default_port = 3306
     extension = "sql"
 
-    def dump_command(self, conn: ConnectionInfo, defaults_file: Path, tool: str = "mariadb-dump") -> list[str]:
+    def dump_command(
+        self, conn: ConnectionInfo, defaults_file: Path, tool: str = "mariadb-dump"
+    ) -> list[str]:
         """The dump argv: the option file first, then flags, then the one database (no secret in it)."""
         argv = [
             tool,
@@ -162,7 +164,11 @@ def _option_value(value: str) -> str:
 
 def defaults_file(conn: ConnectionInfo, workdir: Path, default_port: int = 3306) -> Path:
     """A 0600 option file with this connection's [client] settings, password included."""
-    lines = ["[client]", f"host={_option_value(conn.host or '127.0.0.1')}", f"port={int(conn.port or default_port)}"]
+    lines = [
+        "[client]",
+        f"host={_option_value(conn.host or '127.0.0.1')}",
+        f"port={int(conn.port or default_port)}",
+    ]
     if conn.username:
         lines.append(f"user={_option_value(conn.username)}")
     lines.append(f"password={_option_value(conn.password)}")

@@ -35,7 +35,9 @@ class PostgresEngine(Engine):
     fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
 
     def tool(self, name: str) -> str:
-        return find_tool([name], fallback_globs=[g.format(tool=name) for g in self.fallback_globs], hint=_HINT)
+        return find_tool(
+            [name], fallback_globs=[g.format(tool=name) for g in self.fallback_globs], hint=_HINT
+        )
 
     def dump_command(self, conn: ConnectionInfo, pg_dump: str = "pg_dump") -> list[str]:
         """The pg_dump argv (no secret in it)."""

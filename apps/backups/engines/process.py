@@ -108,7 +108,9 @@ class OutputTail:
 
     def _run(self) -> None:
         try:
-            while chunk := self._pipe.read1(65536) if hasattr(self._pipe, "read1") else self._pipe.read(65536):
+            while (
+                chunk := self._pipe.read1(65536) if hasattr(self._pipe, "read1") else self._pipe.read(65536)
+            ):
                 self._buf += chunk
                 if len(self._buf) > 2 * self._keep:
                     del self._buf[: -self._keep]
@@ -178,7 +180,9 @@ class _Child:
         text = conn.mask(self.output.text())
         if self.timed_out:
             detail = tail(text, MESSAGE_TAIL)
-            return EngineError(f"{self.tool} timed out after {self.timeout:g} s" + (f": {detail}" if detail else ""))
+            return EngineError(
+                f"{self.tool} timed out after {self.timeout:g} s" + (f": {detail}" if detail else "")
+            )
         message = describe(rc, text) if describe else None
         if message is None:
             status = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit status {rc}"

@@ -13,11 +13,12 @@ from apps.groups.models import Group
 class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     group_id = serializers.IntegerField()
     engine = serializers.ChoiceField(choices=ENGINE_CHOICES)
-    port = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=65535
-    )
+    port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
     password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
         style={"input_type": "password"},
         help_text="Write-only. Omit to keep the stored password; an empty string clears it.",
     )
@@ -27,9 +28,21 @@ class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = Database
         fields = [
-            "id", "group_id", "name", "engine", "host", "port", "database_name", "username",
-            "password", "has_password", "options", "compression", "timeout_seconds",
-            "created_at", "updated_at",
+            "id",
+            "group_id",
+            "name",
+            "engine",
+            "host",
+            "port",
+            "database_name",
+            "username",
+            "password",
+            "has_password",
+            "options",
+            "compression",
+            "timeout_seconds",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "has_password", "created_at", "updated_at"]
 

@@ -71,4 +71,6 @@ class DestinationViewSet(viewsets.ModelViewSet):
         self._require_owner()
         serializer = ValidatePathSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(validate_local_path(serializer.validated_data["path"]).as_dict(), status=status.HTTP_200_OK)
+        return Response(
+            validate_local_path(serializer.validated_data["path"]).as_dict(), status=status.HTTP_200_OK
+        )

@@ -16,14 +16,28 @@ class NotificationChannelSerializer(StrictSerializerMixin, serializers.ModelSeri
         child=serializers.ChoiceField(choices=NotificationChannel.Event.choices), allow_empty=False
     )
     secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=1024, trim_whitespace=False,
-        help_text="HMAC-SHA256 key for webhook signatures; never returned. Send \"\" to remove it.",
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=1024,
+        trim_whitespace=False,
+        help_text='HMAC-SHA256 key for webhook signatures; never returned. Send "" to remove it.',
     )
     has_secret = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = NotificationChannel
-        fields = ["id", "group_id", "kind", "target", "events", "enabled", "secret", "has_secret", "created_at"]
+        fields = [
+            "id",
+            "group_id",
+            "kind",
+            "target",
+            "events",
+            "enabled",
+            "secret",
+            "has_secret",
+            "created_at",
+        ]
         read_only_fields = ["id", "group_id", "has_secret", "created_at"]
 
     def validate_events(self, value: list[str]) -> list[str]:
@@ -58,7 +72,17 @@ class NotificationLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = NotificationLog
         fields = [
-            "id", "channel_id", "event", "database_id", "backup_id", "status", "attempts",
-            "next_attempt_at", "last_error", "response_code", "created_at", "sent_at",
+            "id",
+            "channel_id",
+            "event",
+            "database_id",
+            "backup_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "response_code",
+            "created_at",
+            "sent_at",
         ]
         read_only_fields = fields

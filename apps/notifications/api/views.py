@@ -31,7 +31,9 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
     @property
     def group(self) -> Group:
         if not hasattr(self, "_group"):
-            self._group = get_object_or_404(Group.objects.visible_to(self.request.user), pk=self.kwargs["group_id"])
+            self._group = get_object_or_404(
+                Group.objects.visible_to(self.request.user), pk=self.kwargs["group_id"]
+            )
         return self._group
 
     def get_queryset(self):
@@ -70,4 +72,6 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
     def deliveries(self, request, group_id=None, pk=None):
         """The channel's latest 50 delivery attempts."""
         channel = self.get_object()
-        return Response(NotificationLogSerializer(channel.deliveries.order_by("-created_at", "-id")[:50], many=True).data)
+        return Response(
+            NotificationLogSerializer(channel.deliveries.order_by("-created_at", "-id")[:50], many=True).data
+        )

@@ -45,8 +45,19 @@ class ScheduleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = Schedule
         fields = [
-            "id", "database_id", "name", "interval_value", "cron_expression", "timezone", "enabled",
-            "next_run_at", "last_run_at", "keep_last", "keep_days", "created_at", "updated_at",
+            "id",
+            "database_id",
+            "name",
+            "interval_value",
+            "cron_expression",
+            "timezone",
+            "enabled",
+            "next_run_at",
+            "last_run_at",
+            "keep_last",
+            "keep_days",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "next_run_at", "last_run_at", "created_at", "updated_at"]
 

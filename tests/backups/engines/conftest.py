@@ -146,7 +146,9 @@ class Secantusd:
         log.close()
         deadline = time.monotonic() + 30
         while True:
-            client = pymongo.MongoClient("127.0.0.1", self.port, directConnection=True, serverSelectionTimeoutMS=300)
+            client = pymongo.MongoClient(
+                "127.0.0.1", self.port, directConnection=True, serverSelectionTimeoutMS=300
+            )
             try:
                 client.admin.command("ping")
                 return

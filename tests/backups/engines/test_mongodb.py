@@ -96,7 +96,8 @@ def snapshot(conn: ConnectionInfo) -> dict:
             entry["count"] = len(raws)
             entry["sha256"] = hashlib.sha256(b"".join(raws)).hexdigest()
             entry["indexes"] = sorted(
-                (sorted((k, repr(v)) for k, v in dict(i).items() if k not in ("v", "ns"))) for i in coll.list_indexes()
+                (sorted((k, repr(v)) for k, v in dict(i).items() if k not in ("v", "ns")))
+                for i in coll.list_indexes()
             )
         out[name] = entry
     client.close()
@@ -150,7 +151,9 @@ def test_it_round_trips_documents_byte_for_byte_with_indexes_options_and_views(
     assert list(workdir.iterdir()) == []
 
 
-def test_it_drops_the_collections_it_restores_and_leaves_the_others(engine, source, mongo_databases, tmp_path, workdir):
+def test_it_drops_the_collections_it_restores_and_leaves_the_others(
+    engine, source, mongo_databases, tmp_path, workdir
+):
     dump = dump_to(engine, source, tmp_path, workdir)
     target = mongo_databases("bm_dst")
     client = client_for(target)
@@ -241,7 +244,9 @@ def test_it_refuses_an_archive_whose_counts_do_not_match(engine, mongo_databases
         engine.restore(mongo_databases("bm_dst"), io.BytesIO(out.getvalue()), timeout=60, workdir=workdir)
 
 
-def test_it_says_authentication_failed_without_quoting_the_password(engine, secantusd_auth, tmp_path, workdir):
+def test_it_says_authentication_failed_without_quoting_the_password(
+    engine, secantusd_auth, tmp_path, workdir
+):
     server, username, password = secantusd_auth
     good = ConnectionInfo(
         engine="mongodb",
@@ -252,7 +257,9 @@ def test_it_says_authentication_failed_without_quoting_the_password(engine, seca
         password=password,
         options={"dumper": "builtin"},
     )
-    client = pymongo.MongoClient("127.0.0.1", server.port, directConnection=True, username=username, password=password)
+    client = pymongo.MongoClient(
+        "127.0.0.1", server.port, directConnection=True, username=username, password=password
+    )
     client.bm_auth.items.insert_one({"_id": 1})
     client.close()
     drain(engine.dump(good, timeout=30, workdir=workdir), tmp_path / "ok.bmarchive")
@@ -312,7 +319,9 @@ def test_a_thread_dump_blocked_on_a_full_pipe_ends_on_abort():
         finally:
             done.set()
 
-    stream = ThreadDumpStream(produce, tool="t", conn=ConnectionInfo(engine="mongodb"), timeout=30, extension="x")
+    stream = ThreadDumpStream(
+        produce, tool="t", conn=ConnectionInfo(engine="mongodb"), timeout=30, extension="x"
+    )
     time.sleep(0.2)  # the pipe is full now
     stream.abort()
     assert done.wait(5)
@@ -393,7 +402,9 @@ def test_it_sends_a_mongodump_archive_to_mongorestore_and_a_builtin_one_to_the_l
     engine, remote, tmp_path, workdir, monkeypatch
 ):
     received = tmp_path / "stdin.bin"
-    fake_tool(tmp_path / "bin", "mongorestore", f'printf "%s\\n" "$@" > {tmp_path / "argv"}\ncat > {received}\n')
+    fake_tool(
+        tmp_path / "bin", "mongorestore", f'printf "%s\\n" "$@" > {tmp_path / "argv"}\ncat > {received}\n'
+    )
     monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
     payload = MONGODUMP_MAGIC + os.urandom(3 * 1024 * 1024)
     engine.restore(remote, io.BytesIO(payload), timeout=30, workdir=workdir)
@@ -412,7 +423,9 @@ def test_it_names_mongorestore_when_a_mongodump_backup_cannot_be_restored(
         engine.restore(remote, io.BytesIO(MONGODUMP_MAGIC + b"rest"), timeout=30, workdir=workdir)
 
 
-def test_it_reports_mongorestore_failures_with_the_tools_message(engine, remote, tmp_path, workdir, monkeypatch):
+def test_it_reports_mongorestore_failures_with_the_tools_message(
+    engine, remote, tmp_path, workdir, monkeypatch
+):
     fake_tool(
         tmp_path / "bin",
         "mongorestore",

@@ -261,14 +261,18 @@ def test_it_names_the_tool_when_it_is_missing(engine, source, tmp_path, workdir,
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    with pytest.raises(EngineError, match="^mariadb-dump not found: install the MariaDB or MySQL client tools$"):
+    with pytest.raises(
+        EngineError, match="^mariadb-dump not found: install the MariaDB or MySQL client tools$"
+    ):
         engine.dump(source, timeout=30, workdir=workdir)
     with pytest.raises(EngineError, match="^mariadb not found: install the MariaDB or MySQL client tools$"):
         engine.restore(source, io.BytesIO(b""), timeout=30, workdir=workdir)
     assert list(workdir.iterdir()) == []
 
 
-def test_it_uses_mysqldump_when_mariadb_dump_is_absent(engine, source, real_client_dir, tmp_path, workdir, monkeypatch):
+def test_it_uses_mysqldump_when_mariadb_dump_is_absent(
+    engine, source, real_client_dir, tmp_path, workdir, monkeypatch
+):
     bindir = tmp_path / "bin"
     fake_tool(
         bindir,
@@ -321,7 +325,9 @@ def test_it_kills_the_dump_at_once_on_abort(engine, source, workdir):
 def test_it_fails_with_the_clients_message_on_garbage(engine, mysql_databases, workdir):
     target = mysql_databases("bm_dst")
     with pytest.raises(EngineError) as info:
-        engine.restore(target, io.BytesIO(b"this is not sql;\n" + os.urandom(5000)), timeout=30, workdir=workdir)
+        engine.restore(
+            target, io.BytesIO(b"this is not sql;\n" + os.urandom(5000)), timeout=30, workdir=workdir
+        )
     message = str(info.value)
     assert message.startswith("mariadb failed (exit status 1): ")
     assert "ERROR 1064" in message

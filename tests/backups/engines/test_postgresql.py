@@ -315,7 +315,9 @@ def test_it_treats_an_error_line_as_failure_even_when_pg_restore_exits_zero(
         engine.restore(target, io.BytesIO(b"PGDMP"), timeout=30, workdir=workdir)
 
 
-def test_it_kills_pg_restore_when_the_source_stream_fails(engine, pg_databases, tmp_path, workdir, monkeypatch):
+def test_it_kills_pg_restore_when_the_source_stream_fails(
+    engine, pg_databases, tmp_path, workdir, monkeypatch
+):
     pidfile = tmp_path / "pid"
     fake_tool(
         tmp_path / "bin",

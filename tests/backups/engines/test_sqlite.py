@@ -53,7 +53,10 @@ def table_digests(path: Path) -> dict[str, tuple[int, str]]:
     db = sqlite3.connect(path)
     try:
         names = [
-            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+            )
         ]
         out = {}
         for name in names:
@@ -203,7 +206,9 @@ def test_it_replaces_a_target_in_wal_mode_without_replaying_its_old_log(engine, 
         (b"SQLite format 3\x00" + b"\xde\xad" * 5000, "not a valid SQLite database"),
     ],
 )
-def test_it_refuses_a_bad_backup_and_leaves_the_target_untouched(engine, source, tmp_path, workdir, payload, message):
+def test_it_refuses_a_bad_backup_and_leaves_the_target_untouched(
+    engine, source, tmp_path, workdir, payload, message
+):
     before = source.read_bytes()
     with pytest.raises(EngineError, match=message):
         engine.restore(conn_for(source), io.BytesIO(payload), timeout=30, workdir=workdir)
@@ -227,7 +232,9 @@ def test_it_refuses_a_target_whose_folder_does_not_exist(engine, tmp_path, workd
         engine.restore(conn_for(target), io.BytesIO(b"x"), timeout=30, workdir=workdir)
 
 
-def test_it_streams_the_restore_in_chunks_instead_of_reading_the_source_whole(engine, source, tmp_path, workdir):
+def test_it_streams_the_restore_in_chunks_instead_of_reading_the_source_whole(
+    engine, source, tmp_path, workdir
+):
     dump = tmp_path / "dump"
     drain(engine.dump(conn_for(source), timeout=30, workdir=workdir), dump)
 

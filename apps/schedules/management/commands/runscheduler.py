@@ -20,16 +20,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="claim what is due now, run it, and exit")
         parser.add_argument(
-            "--concurrency", type=int, default=None,
+            "--concurrency",
+            type=int,
+            default=None,
             help="jobs run at once (default BM_WORKER_CONCURRENCY)",
         )
         parser.add_argument(
-            "--grace", type=float, default=None,
+            "--grace",
+            type=float,
+            default=None,
             help="seconds running jobs get after SIGTERM (default BM_WORKER_GRACE_SECONDS)",
         )
         parser.add_argument("--worker-id", default=None, help="name in heartbeats (default host:pid:random)")
 
-    def handle(self, *args, once: bool = False, concurrency=None, grace=None, worker_id=None, **options) -> None:
+    def handle(
+        self, *args, once: bool = False, concurrency=None, grace=None, worker_id=None, **options
+    ) -> None:
         if concurrency is not None and not 1 <= concurrency <= 64:
             raise CommandError("--concurrency must be between 1 and 64")
         if grace is not None and grace < 0:
