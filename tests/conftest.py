@@ -152,3 +152,93 @@ def pg_server() -> dict[str, str]:
 @pytest.fixture
 def mysql_server() -> dict[str, str]:
     return require_server("MYSQL")
+
+
+@pytest.fixture
+def pg_database(pg_server):
+    """Factory: create an empty PostgreSQL database and return its name (`.connect(name)` opens it); all are dropped afterwards."""
+    import psycopg2
+
+    created = []
+
+    def admin():
+        conn = psycopg2.connect(
+            host=pg_server["host"],
+            port=int(pg_server["port"]),
+            user=pg_server["user"],
+            password=pg_server["password"],
+            dbname="postgres",
+        )
+        conn.autocommit = True
+        return conn
+
+    def make(prefix: str = "bm_t") -> str:
+        name = f"{prefix}_{os.getpid()}_{next(_seq)}"
+        conn = admin()  # not `with conn`: that would open a transaction
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        created.append(name)
+        return name
+
+    def connect(name: str):
+        conn = psycopg2.connect(
+            host=pg_server["host"],
+            port=int(pg_server["port"]),
+            user=pg_server["user"],
+            password=pg_server["password"],
+            dbname=name,
+        )
+        conn.autocommit = True
+        return conn
+
+    make.connect = connect
+    yield make
+    conn = admin()
+    try:
+        with conn.cursor() as cur:
+            for name in created:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def mysql_database(mysql_server):
+    """Factory: create an empty MariaDB database and return its name (`.connect(name)` opens it); all are dropped afterwards."""
+    import MySQLdb
+
+    created = []
+
+    def connect(name: str | None = None):
+        kwargs = {
+            "host": mysql_server["host"],
+            "port": int(mysql_server["port"]),
+            "user": mysql_server["user"],
+            "password": mysql_server["password"],
+            "charset": "utf8mb4",
+            "autocommit": True,
+        }
+        if name:
+            kwargs["database"] = name
+        return MySQLdb.connect(**kwargs)
+
+    def make(prefix: str = "bm_t") -> str:
+        name = f"{prefix}_{os.getpid()}_{next(_seq)}"
+        conn = connect()
+        try:
+            conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        finally:
+            conn.close()
+        created.append(name)
+        return name
+
+    make.connect = connect
+    yield make
+    conn = connect()
+    try:
+        for name in created:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()

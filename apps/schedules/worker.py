@@ -126,33 +126,22 @@ def claim_schedule(schedule: Schedule, now: datetime, worker_id: str) -> Backup 
 
 def claim_backup(backup_id: int, database_id: int, worker_id: str) -> bool:
     """Claim a pending (manual) backup: pending → in progress for this worker; True if claimed."""
-    started = timezone.now()
-    with transaction.atomic():
-        if not lock_free_database(database_id):
-            return False
-        return (
-            Backup.objects.filter(pk=backup_id, status=Backup.Status.PENDING).update(
-                status=Backup.Status.IN_PROGRESS,
-                worker_id=worker_id,
-                heartbeat_at=started,
-                started_at=started,
-            )
-            == 1
-        )
+    return _claim_pending(Backup, backup_id, database_id, worker_id)
 
 
 def claim_restore(restore_id: int, database_id: int, worker_id: str) -> bool:
     """Claim a pending restore: pending → in progress for this worker; True if claimed."""
+    return _claim_pending(Restore, restore_id, database_id, worker_id)
+
+
+def _claim_pending(model, pk: int, database_id: int, worker_id: str) -> bool:
     started = timezone.now()
     with transaction.atomic():
         if not lock_free_database(database_id):
             return False
         return (
-            Restore.objects.filter(pk=restore_id, status=Restore.Status.PENDING).update(
-                status=Restore.Status.IN_PROGRESS,
-                worker_id=worker_id,
-                heartbeat_at=started,
-                started_at=started,
+            model.objects.filter(pk=pk, status=model.Status.PENDING).update(
+                status=model.Status.IN_PROGRESS, worker_id=worker_id, heartbeat_at=started, started_at=started
             )
             == 1
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
 
@@ -81,95 +80,3 @@ def private_tmp(tmp_path, monkeypatch) -> Path:
 
 
 # -- real servers (started by bin/test) -------------------------------------------
-
-_names = iter(range(1, 1_000_000))
-
-
-@pytest.fixture
-def pg_database(pg_server):
-    """Create empty PostgreSQL databases on the test server; drop them afterwards."""
-    import psycopg2
-
-    created = []
-
-    def admin():
-        conn = psycopg2.connect(
-            host=pg_server["host"],
-            port=int(pg_server["port"]),
-            user=pg_server["user"],
-            password=pg_server["password"],
-            dbname="postgres",
-        )
-        conn.autocommit = True
-        return conn
-
-    def make(prefix: str = "bm_t") -> str:
-        name = f"{prefix}_{os.getpid()}_{next(_names)}"
-        conn = admin()  # not `with conn`: that would open a transaction
-        try:
-            conn.cursor().execute(f'CREATE DATABASE "{name}"')
-        finally:
-            conn.close()
-        created.append(name)
-        return name
-
-    def connect(name: str):
-        conn = psycopg2.connect(
-            host=pg_server["host"],
-            port=int(pg_server["port"]),
-            user=pg_server["user"],
-            password=pg_server["password"],
-            dbname=name,
-        )
-        conn.autocommit = True
-        return conn
-
-    make.connect = connect
-    yield make
-    conn = admin()
-    try:
-        with conn.cursor() as cur:
-            for name in created:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def mysql_database(mysql_server):
-    """Create empty MariaDB databases on the test server; drop them afterwards."""
-    import MySQLdb
-
-    created = []
-
-    def connect(name: str | None = None):
-        kwargs = {
-            "host": mysql_server["host"],
-            "port": int(mysql_server["port"]),
-            "user": mysql_server["user"],
-            "password": mysql_server["password"],
-            "charset": "utf8mb4",
-            "autocommit": True,
-        }
-        if name:
-            kwargs["database"] = name
-        return MySQLdb.connect(**kwargs)
-
-    def make(prefix: str = "bm_t") -> str:
-        name = f"{prefix}_{os.getpid()}_{next(_names)}"
-        conn = connect()
-        try:
-            conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        finally:
-            conn.close()
-        created.append(name)
-        return name
-
-    make.connect = connect
-    yield make
-    conn = connect()
-    try:
-        for name in created:
-            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        conn.close()

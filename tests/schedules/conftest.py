@@ -91,7 +91,6 @@ def make_backup_with_file(make_backup, make_destination):
 
 import json  # noqa: E402
 import os  # noqa: E402
-import secrets as _secrets  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -228,32 +227,6 @@ def _pg_connect(server: dict, dbname: str = "postgres"):
     )
     conn.autocommit = True
     return conn
-
-
-@pytest.fixture
-def pg_database(pg_server):
-    """Create fresh PostgreSQL databases on the test server; drop them afterwards."""
-    created = []
-
-    def make(prefix: str = "bm_w") -> str:
-        name = f"{prefix}_{_secrets.token_hex(4)}"
-        conn = _pg_connect(pg_server)
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        created.append(name)
-        return name
-
-    yield make
-    for name in created:
-        conn = _pg_connect(pg_server)
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [name],
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
 
 
 @pytest.fixture

@@ -23,95 +23,39 @@ def workdir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def pg_databases(pg_server):
-    """Factory: create an empty PostgreSQL database, return its ConnectionInfo; all are dropped afterwards."""
-    import psycopg2
-
+def pg_databases(pg_server, pg_database):
+    """Factory: create an empty PostgreSQL database and return its ConnectionInfo (dropped afterwards)."""
     from apps.backups.engines.base import ConnectionInfo
 
-    created: list[str] = []
-
-    def admin():
-        connection = psycopg2.connect(
-            host=pg_server["host"],
-            port=int(pg_server["port"]),
-            user=pg_server["user"],
-            password=pg_server["password"],
-            dbname="postgres",
-        )
-        connection.autocommit = True
-        return connection
-
     def make(prefix: str = "bm_eng") -> ConnectionInfo:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        connection = admin()
-        try:
-            with connection.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            connection.close()
-        created.append(name)
         return ConnectionInfo(
             engine="postgresql",
             host=pg_server["host"],
             port=int(pg_server["port"]),
-            database_name=name,
+            database_name=pg_database(prefix),
             username=pg_server["user"],
             password=pg_server["password"],
         )
 
-    yield make
-    connection = admin()
-    try:
-        with connection.cursor() as cur:
-            for name in created:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        connection.close()
+    return make
 
 
 @pytest.fixture
-def mysql_databases(mysql_server):
-    """Factory: create an empty MariaDB database, return its ConnectionInfo; all are dropped afterwards."""
-    import MySQLdb
-
+def mysql_databases(mysql_server, mysql_database):
+    """Factory: create an empty MariaDB database and return its ConnectionInfo (dropped afterwards)."""
     from apps.backups.engines.base import ConnectionInfo
 
-    created: list[str] = []
-
-    def admin():
-        return MySQLdb.connect(
-            host=mysql_server["host"],
-            port=int(mysql_server["port"]),
-            user=mysql_server["user"],
-            password=mysql_server["password"],
-            charset="utf8mb4",
-        )
-
     def make(prefix: str = "bm_eng") -> ConnectionInfo:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        connection = admin()
-        try:
-            connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        finally:
-            connection.close()
-        created.append(name)
         return ConnectionInfo(
             engine="mysql",
             host=mysql_server["host"],
             port=int(mysql_server["port"]),
-            database_name=name,
+            database_name=mysql_database(prefix),
             username=mysql_server["user"],
             password=mysql_server["password"],
         )
 
-    yield make
-    connection = admin()
-    try:
-        for name in created:
-            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        connection.close()
+    return make
 
 
 class Secantusd:
