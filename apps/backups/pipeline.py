@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.backups import compression as codecs
-from apps.backups.engines.base import DumpStream, EngineError
 from apps.destinations.storage import StorageError, Writer
+from apps.engines.base import DumpStream, EngineError
 
 log = logging.getLogger(__name__)
 

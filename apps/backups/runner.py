@@ -24,13 +24,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.backups import compression as codecs
-from apps.backups.engines import get_engine
-from apps.backups.engines.base import EngineError
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.pipeline import run_pipeline
-from apps.backups.services import RESTORABLE, check_copy, storage_for_copy
+from apps.backups.services import RESTORABLE, check_copy
 from apps.common.masking import mask_secrets, tail
-from apps.destinations.storage import StorageError, get_storage
+from apps.destinations.storage import StorageError, get_storage, storage_for_copy
+from apps.engines import get_engine
+from apps.engines.base import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,12 +19,9 @@ from django.utils import timezone
 from apps.accounts import roles
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.destinations.storage import (
-    LocalStorage,
-    Storage,
     StorageError,
     StorageMissing,
-    StorageUnreachable,
-    get_storage,
+    storage_for_copy,
 )
 
 log = logging.getLogger(__name__)
@@ -40,19 +36,6 @@ class BackupBusy(Exception):
 
 class NotAvailable(Exception):
     """No copy of the backup can be read (the message says why)."""
-
-
-# -- storage of a copy ---------------------------------------------------------
-
-
-def storage_for_copy(copy: BackupCopy) -> Storage:
-    """Return the storage holding a copy, even when its Destination row was deleted."""
-    if copy.destination is not None:
-        return get_storage(copy.destination)
-    if copy.location and os.path.isabs(copy.location):
-        # The destination is gone but the file may not be: reach it as a local folder.
-        return LocalStorage(SimpleNamespace(path=os.path.dirname(copy.location), kind="local"))
-    raise StorageUnreachable(f"The destination {copy.destination_name!r} was removed")
 
 
 @dataclass

@@ -6,9 +6,9 @@ import os
 
 from django import forms
 
-from apps.backups.engines import ENGINES, ConnectionInfo
-from apps.backups.engines.sqlite import path_problem as sqlite_path_problem
 from apps.databases.models import Database
+from apps.engines import ENGINES, ConnectionInfo
+from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.groups.models import Group
 
 NETWORK_FIELDS = ("host", "port", "username", "password")

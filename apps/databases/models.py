@@ -6,9 +6,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.text import slugify
 
-from apps.backups.engines import ENGINE_CHOICES, ConnectionInfo
 from apps.common.fields import EncryptedTextField
 from apps.common.querysets import GroupScopedQuerySet
+from apps.engines import ENGINE_CHOICES, ConnectionInfo
 
 
 class DatabaseQuerySet(GroupScopedQuerySet):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 
-from apps.backups.engines import ConnectionInfo, ConnectionResult, get_engine
 from apps.databases.models import Database
+from apps.engines import ConnectionInfo, ConnectionResult, get_engine
 
 
 def test_connection(conn: ConnectionInfo, timeout: int | None = None) -> ConnectionResult:

@@ -14,12 +14,12 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
 from apps.accounts.roles import Role
-from apps.backups.engines import ENGINES, get_engine
 from apps.backups.models import Backup
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
 from apps.databases.forms import DatabaseForm
 from apps.databases.models import Database
+from apps.engines import ENGINES, get_engine
 from apps.groups.models import Group
 
 

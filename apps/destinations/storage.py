@@ -17,7 +17,8 @@ import contextlib
 import errno
 import os
 from abc import ABC, abstractmethod
-from typing import BinaryIO, ClassVar
+from types import SimpleNamespace
+from typing import Any, BinaryIO, ClassVar
 
 PARTIAL_SUFFIX = ".partial"
 FILE_MODE = 0o640
@@ -288,3 +289,16 @@ def get_storage(destination) -> Storage:
     except KeyError:
         raise StorageError(f"Destinations of kind {destination.kind!r} are not supported yet") from None
     return cls(destination)
+
+
+def storage_for_copy(copy: Any) -> Storage:
+    """Return the storage holding a backup copy, even when its Destination row was deleted.
+
+    `copy` has `destination` (or None), `location` and `destination_name`.
+    """
+    if copy.destination is not None:
+        return get_storage(copy.destination)
+    if copy.location and os.path.isabs(copy.location):
+        # The destination is gone but the file may not be: reach it as a local folder.
+        return LocalStorage(SimpleNamespace(path=os.path.dirname(copy.location), kind="local"))
+    raise StorageUnreachable(f"The destination {copy.destination_name!r} was removed")

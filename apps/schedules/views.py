@@ -171,8 +171,8 @@ def retention_preview(schedule: Schedule) -> dict:
     status}], "error": text when the preview could not be computed}. A failing preview must not
     take the database page down with it, so it is logged and shown as unavailable.
     """
+    from apps.backups import retention
     from apps.backups.models import Backup
-    from apps.schedules import retention
 
     active = retention.has_retention(schedule)
     if not active:

@@ -337,7 +337,7 @@ def reap_stale(
 def after_backup(backup: Backup) -> None:
     """What follows a finished backup: queue its notifications, then apply its schedule's retention."""
     from apps.notifications import notify
-    from apps.schedules import retention
+    from apps.backups import retention
 
     notify.backup_finished(backup)
     if backup.schedule_id and backup.status in Backup.TERMINAL:
@@ -671,7 +671,7 @@ class Maintenance:
 
     def step(self, *, inline: bool = False) -> None:
         from apps.notifications import notify
-        from apps.schedules import retention
+        from apps.backups import retention
 
         s = self.scheduler
         if self._due("stale", s.STALE_CHECK_EVERY):
@@ -702,7 +702,7 @@ class Maintenance:
     def once(self, budget_seconds: float = 20.0) -> None:
         """For `--once`: stale check, retention when the minute is a multiple of 15, deliveries inline."""
         from apps.notifications import notify
-        from apps.schedules import retention
+        from apps.backups import retention
 
         _safely(notify.check_stale)
         if timezone.now().minute % 15 == 0:

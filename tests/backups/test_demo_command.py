@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from apps.accounts.models import Membership
-from apps.backups.engines import get_engine
 from apps.databases.models import Database
+from apps.engines import get_engine
 from apps.schedules.models import Schedule
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from apps.backups import compression as codecs
-from apps.backups.engines.base import DumpStream, EngineError
 from apps.backups.pipeline import run_pipeline
 from apps.destinations.storage import LocalWriter, StorageError
+from apps.engines.base import DumpStream, EngineError
 
 PAYLOAD = os.urandom(1 << 20).hex().encode() + b"row\tvalue\n" * 300_000  # ~5 MB, compressible in part
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from apps.backups import runner, services
-from apps.backups.engines import get_engine
-from apps.backups.engines.base import DumpStream, EngineError
 from apps.backups.models import Backup, BackupCopy, Restore
+from apps.engines import get_engine
+from apps.engines.base import DumpStream, EngineError
 from tests.backups.conftest import file_sha256, make_sqlite_file, table_digest
 from tests.backups.test_pipeline import ProcessDump
 
@@ -590,7 +590,7 @@ def test_mysql_round_trip_through_two_destinations(
 def test_a_missing_dump_tool_fails_the_backup_naming_it(
     make_database, make_destination, make_backup, tmp_path, monkeypatch
 ):
-    from apps.backups.engines.postgresql import PostgresEngine
+    from apps.engines.postgresql import PostgresEngine
 
     empty = tmp_path / "empty-bin"
     empty.mkdir()

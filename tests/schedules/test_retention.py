@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from apps.backups import retention
 from apps.backups.models import Backup, Restore
-from apps.schedules import retention, worker
+from apps.schedules import worker
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 C, P, F = Backup.Status.COMPLETED, Backup.Status.PARTIAL, Backup.Status.FAILED

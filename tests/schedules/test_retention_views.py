@@ -1,5 +1,5 @@
 """The retention preview in the pages: the schedule rows of the database page and the schedule's
-edit page say what the next retention pass would delete, and why (apps.schedules.retention.preview)."""
+edit page say what the next retention pass would delete, and why (apps.backups.retention.preview)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.backups import retention
 from apps.backups.models import Backup
-from apps.schedules import retention
 from tests.ui.world import world_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db

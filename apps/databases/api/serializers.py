@@ -3,10 +3,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.accounts import roles
-from apps.backups.engines import ENGINE_CHOICES, ENGINES
-from apps.backups.engines.sqlite import path_problem as sqlite_path_problem
 from apps.common.serializers import StrictSerializerMixin
 from apps.databases.models import Database
+from apps.engines import ENGINE_CHOICES, ENGINES
+from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.groups.models import Group
 
 

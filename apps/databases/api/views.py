@@ -9,7 +9,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
-from apps.backups.engines import ConnectionInfo
 from apps.common.filters import int_query_param
 from apps.databases import services
 from apps.databases.api.serializers import (
@@ -19,6 +18,7 @@ from apps.databases.api.serializers import (
 )
 from apps.databases.models import Database
 from apps.destinations.api.serializers import DestinationSerializer
+from apps.engines import ConnectionInfo
 from apps.schedules.api.serializers import ScheduleSerializer
 
 RECENT_BACKUPS = 10

@@ -56,6 +56,6 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["get"], url_path="retention-preview")
     def retention_preview(self, request, pk=None):
-        from apps.schedules import retention
+        from apps.backups import retention
 
         return Response(retention.preview(self.get_object()))

@@ -5,9 +5,9 @@ import sqlite3
 import pytest
 from django.conf import settings as django_settings
 
-from apps.backups.engines import ConnectionInfo, get_engine
-from apps.backups.engines.base import EngineError
-from apps.backups.engines.sqlite import path_problem
+from apps.engines import ConnectionInfo, get_engine
+from apps.engines.base import EngineError
+from apps.engines.sqlite import path_problem
 
 
 def make_db(path):

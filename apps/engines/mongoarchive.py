@@ -45,7 +45,7 @@ from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 
-from apps.backups.engines.base import EngineError
+from apps.engines.base import EngineError
 
 MAGIC = b"BMMONGO\x00"
 VERSION = 1

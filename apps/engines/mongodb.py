@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from apps.backups.engines import mongoarchive
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
-from apps.backups.engines.process import (
+from apps.engines import mongoarchive
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.process import (
     ProcessDumpStream,
     ThreadDumpStream,
     find_tool,

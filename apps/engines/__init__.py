@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, Engine
-from apps.backups.engines.mongodb import MongoEngine
-from apps.backups.engines.mysql import MySQLEngine
-from apps.backups.engines.postgresql import PostgresEngine
-from apps.backups.engines.sqlite import SQLiteEngine
+from apps.engines.base import ConnectionInfo, ConnectionResult, Engine
+from apps.engines.mongodb import MongoEngine
+from apps.engines.mysql import MySQLEngine
+from apps.engines.postgresql import PostgresEngine
+from apps.engines.sqlite import SQLiteEngine
 
 ENGINES: dict[str, type[Engine]] = {
     "postgresql": PostgresEngine,

@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from apps.backups.engines import get_engine
-from apps.backups.engines.base import EngineError
-from apps.backups.engines.postgresql import PostgresEngine
+from apps.engines import get_engine
+from apps.engines.base import EngineError
+from apps.engines.postgresql import PostgresEngine
 
 from .helpers import drain, fake_tool, path_with
 

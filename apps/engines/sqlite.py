@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
 from apps.common.paths import is_inside
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
 
 _HEADER = b"SQLite format 3\x00"
 _CHUNK = 1024 * 1024

@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from apps.backups.engines.base import DumpStream
+from apps.engines.base import DumpStream
 
 CHUNK = 1024 * 1024
 

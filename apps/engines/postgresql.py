@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
-from apps.backups.engines.process import (
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.process import (
     ProcessDumpStream,
     find_tool,
     private_file,

@@ -20,8 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from apps.backups.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
-from apps.backups.engines.process import (
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.process import (
     ProcessDumpStream,
     child_env,
     find_tool,

@@ -25,7 +25,7 @@ def workdir(tmp_path) -> Path:
 @pytest.fixture
 def pg_databases(pg_server, pg_database):
     """Factory: create an empty PostgreSQL database and return its ConnectionInfo (dropped afterwards)."""
-    from apps.backups.engines.base import ConnectionInfo
+    from apps.engines.base import ConnectionInfo
 
     def make(prefix: str = "bm_eng") -> ConnectionInfo:
         return ConnectionInfo(
@@ -43,7 +43,7 @@ def pg_databases(pg_server, pg_database):
 @pytest.fixture
 def mysql_databases(mysql_server, mysql_database):
     """Factory: create an empty MariaDB database and return its ConnectionInfo (dropped afterwards)."""
-    from apps.backups.engines.base import ConnectionInfo
+    from apps.engines.base import ConnectionInfo
 
     def make(prefix: str = "bm_eng") -> ConnectionInfo:
         return ConnectionInfo(
@@ -155,7 +155,7 @@ def secantusd_auth(tmp_path_factory):
 @pytest.fixture
 def mongo_databases(secantusd):
     """Factory: a fresh database name on the session's secantusd, as ConnectionInfo; dropped afterwards."""
-    from apps.backups.engines.base import ConnectionInfo
+    from apps.engines.base import ConnectionInfo
 
     created: list[str] = []
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import MySQLdb
 import pytest
 
-from apps.backups.engines import get_engine
-from apps.backups.engines.base import ConnectionInfo, EngineError
-from apps.backups.engines.mysql import MySQLEngine, defaults_file
+from apps.engines import get_engine
+from apps.engines.base import ConnectionInfo, EngineError
+from apps.engines.mysql import MySQLEngine, defaults_file
 
 from .helpers import drain, fake_tool, path_with
 

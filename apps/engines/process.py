@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from apps.backups.engines.base import ConnectionInfo, DumpStream, EngineError
 from apps.common.masking import tail
+from apps.engines.base import ConnectionInfo, DumpStream, EngineError
 
 STDERR_KEEP = 64 * 1024
 MESSAGE_TAIL = 2000

@@ -18,10 +18,10 @@ import pytest
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from apps.backups.engines import get_engine, mongoarchive
-from apps.backups.engines.base import ConnectionInfo, EngineError
-from apps.backups.engines.mongodb import MONGODUMP_MAGIC, MongoEngine
-from apps.backups.engines.process import ThreadDumpStream
+from apps.engines import get_engine, mongoarchive
+from apps.engines.base import ConnectionInfo, EngineError
+from apps.engines.mongodb import MONGODUMP_MAGIC, MongoEngine
+from apps.engines.process import ThreadDumpStream
 
 from .helpers import drain, fake_tool, free_port, path_with
 

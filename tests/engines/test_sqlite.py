@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 
-from apps.backups.engines import get_engine
-from apps.backups.engines.base import ConnectionInfo, EngineError
+from apps.engines import get_engine
+from apps.engines.base import ConnectionInfo, EngineError
 
 from .helpers import drain
 
