@@ -5,7 +5,7 @@
 
 BM_PG_BINDIR=/usr/lib/postgresql/15/bin
 BM_SECANTUS_VERSION=0.7.0b3
-BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium zstd)
+BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium zstd age)
 
 bm_log() { printf '[bin/test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bm_die() { bm_log "ERROR: $*"; exit 1; }
@@ -46,6 +46,7 @@ bm_ensure_system_packages() {
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     bm_have pkg-config || missing+=(pkg-config)
     bm_have zstd || missing+=(zstd)
+    { bm_have age && bm_have age-keygen; } || missing+=(age)
     bm_have mysql_config || bm_have mariadb_config || missing+=(libmariadb-dev)
     ((${#missing[@]})) && packages+=("${BM_APT_PACKAGES[@]}")
     if [[ ! -x $BM_PG_BINDIR/initdb ]]; then
