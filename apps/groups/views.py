@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db import transaction
+from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse, reverse_lazy
@@ -14,6 +14,7 @@ from django.views.generic import CreateView, DeleteView, DetailView, ListView, U
 from apps.accounts.models import Membership
 from apps.accounts.roles import Role
 from apps.common.ui import ScopedObjectMixin, require_role
+from apps.groups import services
 from apps.groups.forms import GroupForm, MemberAddForm, MemberRoleForm
 from apps.groups.models import Group
 
@@ -51,12 +52,10 @@ class GroupCreateView(LoginRequiredMixin, CreateView):
     template_name = "groups/group_form.html"
 
     def form_valid(self, form):
-        with transaction.atomic():
-            form.instance.created_by = self.request.user
-            response = super().form_valid(form)
-            Membership.objects.create(group=self.object, user=self.request.user, role=Role.OWNER)
+        data = form.cleaned_data
+        self.object = services.create_group(self.request.user, data["name"], data.get("description", ""))
         messages.success(self.request, f"Group “{self.object.name}” created. You are its owner.")
-        return response
+        return redirect(self.get_success_url())
 
     def get_success_url(self):
         return reverse("groups:detail", args=[self.object.pk])
@@ -76,7 +75,7 @@ class GroupDetailView(GroupScopedMixin, DetailView):
         if context["can_manage"]:
             from apps.notifications.forms import ChannelForm
 
-            context["member_form"] = MemberAddForm(group=group)
+            context["member_form"] = MemberAddForm()
             context["channel_form"] = ChannelForm()
         return context
 
@@ -147,29 +146,29 @@ class _MemberActionView(LoginRequiredMixin, View):
         return redirect(reverse("groups:detail", args=[group.pk]) + "#members")
 
 
-def _is_last_owner(membership: Membership) -> bool:
-    return (
-        membership.role == Role.OWNER
-        and not Membership.objects.filter(group=membership.group_id, role=Role.OWNER)
-        .exclude(pk=membership.pk)
-        .exists()
-    )
+def _report_errors(request, exc: ValidationError) -> None:
+    for error in exc.messages:
+        messages.error(request, error)
 
 
 class MembershipCreateView(_MemberActionView):
     def post(self, request, pk):
         group = self.get_group()
-        form = MemberAddForm(request.POST, group=group)
-        if form.is_valid():
-            membership = form.save()
+        form = MemberAddForm(request.POST)
+        if not form.is_valid():
+            for field_errors in form.errors.values():
+                for error in field_errors:
+                    messages.error(request, error)
+            return self.back(group)
+        try:
+            membership = services.add_member(group, form.cleaned_data["username"], form.cleaned_data["role"])
+        except ValidationError as exc:
+            _report_errors(request, exc)
+        else:
             messages.success(
                 request,
                 f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}.",
             )
-        else:
-            for field_errors in form.errors.values():
-                for error in field_errors:
-                    messages.error(request, error)
         return self.back(group)
 
 
@@ -177,19 +176,17 @@ class MembershipUpdateView(_MemberActionView):
     def post(self, request, pk, membership_id):
         group = self.get_group()
         membership = get_object_or_404(
-            Membership.objects.select_related("user"), pk=membership_id, group=group
+            Membership.objects.select_related("user", "group"), pk=membership_id, group=group
         )
         form = MemberRoleForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose a role: viewer, operator or owner.")
-        elif form.cleaned_data["role"] != Role.OWNER and _is_last_owner(membership):
-            messages.error(
-                request,
-                f"{membership.user.username} is the group's only owner; make someone else owner first.",
-            )
+            return self.back(group)
+        try:
+            membership = services.change_role(membership, form.cleaned_data["role"])
+        except ValidationError as exc:
+            _report_errors(request, exc)
         else:
-            membership.role = form.cleaned_data["role"]
-            membership.save(update_fields=["role"])
             messages.success(
                 request, f"{membership.user.username} is now {membership.get_role_display().lower()}."
             )
@@ -202,11 +199,12 @@ class MembershipDeleteView(_MemberActionView):
         membership = get_object_or_404(
             Membership.objects.select_related("user"), pk=membership_id, group=group
         )
-        if _is_last_owner(membership):
-            messages.error(
-                request, f"{membership.user.username} is the group's only owner and cannot be removed."
-            )
+        try:
+            services.remove_member(group, membership.user_id)
+        except ValidationError as exc:
+            _report_errors(request, exc)
+        except Membership.DoesNotExist:
+            messages.error(request, f"{membership.user.username} is no longer a member of “{group.name}”.")
         else:
-            membership.delete()
             messages.success(request, f"{membership.user.username} removed from “{group.name}”.")
         return self.back(group)
