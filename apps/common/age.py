@@ -378,7 +378,7 @@ class Encryptor:
     flush = finalize
 
     def _seal(self, chunk, *, last: bool) -> bytes:
-        sealed = self._aead.encrypt(_chunk_nonce(self._counter, last), bytes(chunk), None)
+        sealed = self._aead.encrypt(_chunk_nonce(self._counter, last), chunk, None)
         self._counter += 1
         return sealed
 
