@@ -1,11 +1,12 @@
-"""Dump once, fan out: engine output → compress → sha256 + size → every destination.
+"""Dump once, fan out: engine output → compress (→ encrypt) → sha256 + size → every destination.
 
     DumpStream.read(1 MiB) ─→ compressor ─→ sha256/size ─┬→ queue → writer thread → dest 1
                                                          ├→ queue → writer thread → dest 2
                                                          └→ queue → writer thread → dest 3
 
 The main thread reads and compresses (zstd runs in its own threads, outside
-the GIL); one writer thread per destination drains a small bounded queue, so
+the GIL), then encrypts with age when the run has recipients (so the sha256 is
+of the stored ciphertext and verifying needs no key); one writer thread per destination drains a small bounded queue, so
 destinations write in parallel, a slow destination only holds back the dump
 by its queue depth, and the final fsyncs run concurrently. Memory is bounded
 by CHUNK_SIZE × QUEUE_DEPTH per destination, whatever the database size.
@@ -23,11 +24,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from apps.backups import compression as codecs
+from apps.backups import encryption
 from apps.destinations.storage import StorageError, Writer
 from apps.engines.base import DumpStream, EngineError
 
@@ -211,18 +213,22 @@ def run_pipeline(
     on_progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
     chunk_size: int = CHUNK_SIZE,
+    recipients: Sequence[str] | None = None,
 ) -> PipelineResult:
-    """Stream `stream` through the compressor to every writer; return what happened.
+    """Stream `stream` through the compressor (and age) to every writer; return what happened.
 
     Never raises for a failed dump, writer, timeout or cancellation: those are
     in the result (`error` for the run, each outcome's `error`). On success
     every surviving writer is committed; on failure every writer is aborted and
     the stream too. `on_progress(stored_bytes)` is called about once a second.
+
+    `recipients` (age1… public keys) encrypt the stored bytes; None stores them
+    unencrypted. Fail closed: recipients that cannot be used (an empty list, a bad
+    key) fail the run before any writer receives a byte.
     """
     result = PipelineResult()
     sinks = [DestinationSink(key, writer) for key, writer in writers.items()]
     watchdog = _Watchdog(stream, timeout, cancel)
-    compressor = codecs.compressor(compression)
     digest = hashlib.sha256()
     last_progress = time.monotonic()
 
@@ -242,6 +248,10 @@ def run_pipeline(
     try:
         if not sinks:
             raise PipelineAbort("no destination to write to")
+        try:
+            compressor = encryption.stored_codec(compression, recipients)
+        except encryption.AgeError as exc:
+            raise PipelineAbort(f"encryption could not be set up: {exc}") from None
         while True:
             watchdog.check()
             try:
@@ -267,6 +277,8 @@ def run_pipeline(
         result.error = watchdog.reason and f"Dump {watchdog.reason}" or str(exc)
     except codecs.CompressionError as exc:
         result.error = f"Compression failed: {exc}"
+    except encryption.AgeError as exc:
+        result.error = f"Encryption failed: {exc}"
     except BaseException:
         _abort_all(stream, sinks)
         watchdog.stop()
