@@ -6,9 +6,10 @@
 
 The main thread reads and compresses (zstd runs in its own threads, outside
 the GIL), then encrypts with age when the run has recipients (so the sha256 is
-of the stored ciphertext and verifying needs no key); one writer thread per destination drains a small bounded queue, so
-destinations write in parallel, a slow destination only holds back the dump
-by its queue depth, and the final fsyncs run concurrently. Memory is bounded
+of the stored ciphertext and verifying needs no key); one writer thread per
+destination drains a small bounded queue, so destinations write in parallel,
+a slow destination only holds back the dump by its queue depth, and the final
+fsyncs run concurrently. Memory is bounded
 by CHUNK_SIZE × QUEUE_DEPTH per destination, whatever the database size.
 
 A destination whose writer fails is dropped (its copy fails, the others go
