@@ -94,11 +94,6 @@ class DatabaseForm(forms.ModelForm):
                 self.add_error("host", "Enter the server's host name or IP address.")
             if not data.get("port"):
                 data["port"] = ENGINES[engine].default_port
-        group, name = data.get("group"), data.get("name")
-        if group and name:
-            clash = Database.objects.filter(group=group, name__iexact=name).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error("name", f"The group “{group}” already has a database named “{name}”.")
         return data
 
     def _post_clean(self):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.text import slugify
 
 from apps.common.fields import EncryptedTextField
@@ -46,11 +48,32 @@ class Database(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["group", "name"], name="database_group_name_uniq"),
+            # Names are unique per group whatever their case ("Shop" and "shop" would be one
+            # database to a person); also serves the name lookups of the pages and the API.
+            models.UniqueConstraint(Lower("name"), "group", name="database_group_lower_name_uniq"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def validate_constraints(self, exclude=None):
+        """The constraints, with the name clash reported on the name field and naming the other database."""
+        exclude = set(exclude or ())
+        errors = {}
+        if "name" not in exclude and "group" not in exclude and self.group_id and self.name:
+            clash = Database.objects.filter(group_id=self.group_id, name__iexact=self.name).exclude(
+                pk=self.pk
+            )
+            other = clash.values_list("name", flat=True).first()
+            if other is not None:
+                errors["name"] = [f"This group already has a database named “{other}”."]
+                exclude.add("name")
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def has_password(self) -> bool:

@@ -3,14 +3,14 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.accounts import roles
-from apps.common.serializers import StrictSerializerMixin
+from apps.common.serializers import ValidatedModelSerializer
 from apps.databases.models import Database
 from apps.engines import ENGINE_CHOICES, ENGINES
 from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.groups.models import Group
 
 
-class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class DatabaseSerializer(ValidatedModelSerializer):
     group_id = serializers.IntegerField()
     engine = serializers.ChoiceField(choices=ENGINE_CHOICES)
     port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
@@ -75,17 +75,10 @@ class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
                 errors["database_name"] = "This field is required."
             if merged.get("port") is None:
                 attrs["port"] = ENGINES[engine].default_port
-        group_id = merged.get("group_id")
-        name = merged.get("name")
-        if group_id and name:
-            clash = Database.objects.filter(group_id=group_id, name=name)
-            if self.instance is not None:
-                clash = clash.exclude(pk=self.instance.pk)
-            if clash.exists():
-                errors["name"] = "This group already has a database with this name."
         if errors:
             raise serializers.ValidationError(errors)
-        return attrs
+        # The model's own rules (its constraints, e.g. names unique per group whatever the case).
+        return super().validate(attrs)
 
     def _current(self) -> dict:
         if self.instance is None:
@@ -96,6 +89,8 @@ class DatabaseSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 class ConnectionTestSerializer(DatabaseSerializer):
     """The body of POST /test-connection: a database that is not saved."""
+
+    model_validation_exclude = ("name",)  # a name clash does not matter for a test
 
     name = serializers.CharField(required=False, allow_blank=True, default="connection test")
 
