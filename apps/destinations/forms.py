@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from django import forms
 
 from apps.databases.models import Database
 from apps.destinations.models import Destination
+from apps.destinations.services import create_local_folder
 
 
 class DestinationForm(forms.ModelForm):
@@ -59,5 +58,5 @@ class DestinationForm(forms.ModelForm):
         self.instance.kind = Destination.Kind.LOCAL
         if commit:
             # The check said "will be created": create it now so the first backup finds it.
-            os.makedirs(self.instance.path, exist_ok=True)
+            create_local_folder(self.instance.path)
         return super().save(commit)
