@@ -21,6 +21,11 @@ class ScheduleAdmin(admin.ModelAdmin):
     search_fields = ["name", "database__name", "cron_expression"]
     readonly_fields = ["next_run_at", "last_run_at", "created_at", "updated_at"]
 
+    def save_model(self, request, obj, form, change):
+        # The form ran Schedule.clean() (cron and zone); the next run follows the saved rule.
+        obj.refresh_next_run()
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(ScheduleRun)
 class ScheduleRunAdmin(admin.ModelAdmin):

@@ -63,32 +63,12 @@ class ScheduleForm(forms.ModelForm):
             help_text="Runs follow this zone's wall clock, also across DST changes.",
         )
         for name in ("keep_last", "keep_days"):
-            self.fields[name].min_value = 1
             self.fields[name].widget.attrs["min"] = 1
         self.fields["name"].widget.attrs["placeholder"] = "e.g. nightly"
 
-    def clean(self):
-        data = super().clean()
-        interval = data.get("interval_value")
-        if not interval:
-            return data
-        try:
-            expr = cron.expression_for(interval, data.get("cron_expression"))
-            data["cron_expression"] = cron.validate_cron(expr)
-        except cron.CronError as exc:
-            self.add_error("cron_expression", _sentence(str(exc)))
-        for name in ("keep_last", "keep_days"):
-            if data.get(name) == 0:
-                self.add_error(name, "Use at least 1, or leave it empty for no limit.")
-        return data
-
     def save(self, commit=True):
         schedule = super().save(commit=False)
-        schedule.next_run_at = schedule.compute_next_run() if schedule.enabled else None
+        schedule.refresh_next_run()
         if commit:
             schedule.save()
         return schedule
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

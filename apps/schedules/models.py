@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -33,13 +35,14 @@ class Schedule(models.Model):
     database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="schedules")
     name = models.CharField(max_length=100)
     interval_value = models.CharField(max_length=10, choices=Interval.choices, default=Interval.DAILY)
-    cron_expression = models.CharField(max_length=200)
+    # Derived from the interval for presets (see clean()); required for "custom" only.
+    cron_expression = models.CharField(max_length=200, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")
     enabled = models.BooleanField(default=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
-    keep_last = models.PositiveIntegerField(null=True, blank=True)
-    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_last = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    keep_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +58,30 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.cron_expression} {self.timezone})"
 
+    def clean(self):
+        """Settle the cron rule: derive a preset's expression, validate a custom one and the zone.
+
+        The one check for the page, the API and the admin, so no door can save a rule that
+        never runs (a cron of "not a cron", a zone of "Mars/Base").
+        """
+        errors = {}
+        if self.interval_value in self.Interval.values:
+            try:
+                expression = cron.expression_for(self.interval_value, self.cron_expression)
+                self.cron_expression = cron.validate_cron(expression)
+            except cron.CronError as exc:
+                errors["cron_expression"] = [_sentence(str(exc))]
+        try:
+            cron.validate_timezone(self.timezone)
+        except cron.CronError as exc:
+            errors["timezone"] = [_sentence(str(exc))]
+        if errors:
+            raise ValidationError(errors)
+
+    def refresh_next_run(self) -> None:
+        """Set next_run_at for the current rule from now on (None while disabled)."""
+        self.next_run_at = self.compute_next_run() if self.enabled else None
+
     def effective_cron(self) -> str:
         """The preset's expression, or the custom one."""
         return cron.expression_for(self.interval_value, self.cron_expression)
@@ -62,6 +89,10 @@ class Schedule(models.Model):
     def compute_next_run(self, after: datetime | None = None) -> datetime:
         """Return the next run strictly after `after` (default now), in UTC."""
         return cron.next_run_after(self.effective_cron(), self.timezone, after or timezone.now())
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 class ScheduleRun(models.Model):

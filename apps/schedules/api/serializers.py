@@ -1,40 +1,29 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.accounts import roles
-from apps.common.serializers import StrictSerializerMixin
+from apps.common.serializers import StrictSerializerMixin, ValidatedModelSerializer
 from apps.databases.models import Database
-from apps.schedules import cron
 from apps.schedules.models import Schedule
 
 
-def _cron_fields(attrs: dict) -> dict:
-    """Validate interval + cron + timezone together; return the normalised values."""
-    interval = attrs.get("interval_value", Schedule.Interval.DAILY)
-    errors = {}
-    expression = None
+def _settled_rule(attrs: dict) -> dict:
+    """Run Schedule.clean() on the rule (interval + cron + zone); return the values it settled on."""
+    schedule = Schedule(
+        interval_value=attrs.get("interval_value", Schedule.Interval.DAILY),
+        cron_expression=attrs.get("cron_expression") or "",
+        timezone=attrs.get("timezone", "UTC"),
+    )
     try:
-        if interval == Schedule.Interval.CUSTOM:
-            if not (attrs.get("cron_expression") or "").strip():
-                raise serializers.ValidationError(
-                    {"cron_expression": "A custom schedule needs a cron expression."}
-                )
-            expression = cron.validate_cron(attrs["cron_expression"])
-        else:
-            expression = cron.PRESETS[interval]
-    except cron.CronError as exc:
-        errors["cron_expression"] = str(exc)
-    try:
-        cron.validate_timezone(attrs.get("timezone", "UTC"))
-    except cron.CronError as exc:
-        errors["timezone"] = str(exc)
-    if errors:
-        raise serializers.ValidationError(errors)
-    return {"interval_value": interval, "cron_expression": expression}
+        schedule.clean()
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict) from None
+    return {"interval_value": schedule.interval_value, "cron_expression": schedule.cron_expression}
 
 
-class ScheduleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class ScheduleSerializer(ValidatedModelSerializer):
     database_id = serializers.IntegerField()
     interval_value = serializers.ChoiceField(choices=Schedule.Interval.choices, default="daily")
     cron_expression = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -76,22 +65,10 @@ class ScheduleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             raise serializers.ValidationError("This field may not be blank.")
         return value
 
-    def validate(self, attrs):
-        current = {}
-        if self.instance is not None:
-            current = {
-                "interval_value": self.instance.interval_value,
-                "cron_expression": self.instance.cron_expression,
-                "timezone": self.instance.timezone,
-            }
-        merged = {**current, **attrs}
-        attrs.update(_cron_fields(merged))
-        return attrs
-
     def save(self, **kwargs):
         schedule = super().save(**kwargs)
         # The rule may have changed: the next run follows the new rule from now on.
-        schedule.next_run_at = schedule.compute_next_run() if schedule.enabled else None
+        schedule.refresh_next_run()
         schedule.save(update_fields=["next_run_at"])
         return schedule
 
@@ -103,7 +80,7 @@ class PreviewSerializer(StrictSerializerMixin, serializers.Serializer):
     count = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
 
     def validate(self, attrs):
-        attrs.update(_cron_fields(attrs))
+        attrs.update(_settled_rule(attrs))
         return attrs
 
 
