@@ -5,9 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+
+
+class RegistrationClosed(PermissionDenied):
+    """Sign-up is closed: a refusal (403), not bad input."""
+
+    message = "Registration is closed on this server. Ask an administrator for an account."
+
+    def __init__(self):
+        super().__init__(self.message)
 
 
 def registration_open() -> bool:
@@ -19,9 +28,9 @@ def registration_open() -> bool:
 def register_user(username: str, password: str, email: str = ""):
     """Create and return a user; the first user ever becomes a superuser.
 
-    Raises ValidationError (with a dict of field -> messages where a field is
-    at fault) when registration is closed, the username is taken or invalid,
-    the email is malformed, or the password fails the configured validators.
+    Raises RegistrationClosed when sign-up is closed, and ValidationError (with a
+    dict of field -> messages) when the username is taken or invalid, the email
+    is malformed, or the password fails the configured validators.
     """
     User = get_user_model()
     username = (username or "").strip()
@@ -29,7 +38,7 @@ def register_user(username: str, password: str, email: str = ""):
     errors: dict[str, list[str]] = {}
 
     if not registration_open():
-        raise ValidationError("Registration is closed on this server. Ask an administrator for an account.")
+        raise RegistrationClosed
 
     if not username:
         errors.setdefault("username", []).append("Choose a username.")

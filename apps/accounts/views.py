@@ -10,7 +10,7 @@ from django.urls import reverse_lazy
 from django.views.generic import FormView
 
 from apps.accounts.forms import RegisterForm, SignInForm
-from apps.accounts.services import registration_open
+from apps.accounts.services import RegistrationClosed, registration_open
 
 
 class SignInView(LoginView):
@@ -48,13 +48,24 @@ class RegisterView(FormView):
         context["registration_open"] = registration_open()
         return context
 
-    def post(self, request, *args, **kwargs):
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
         if not registration_open():
-            messages.error(
-                request, "Registration is closed on this server. Ask an administrator for an account."
-            )
-            return self.render_to_response(self.get_context_data(), status=403)
-        return super().post(request, *args, **kwargs)
+            response.status_code = 403  # the page explains; the status says it to machines
+        return response
+
+    def post(self, request, *args, **kwargs):
+        # register_user refuses too (RegistrationClosed); asking first answers 403 even for a bad form.
+        if not registration_open():
+            return self._closed()
+        try:
+            return super().post(request, *args, **kwargs)
+        except RegistrationClosed:
+            return self._closed()
+
+    def _closed(self):
+        # The page says sign-up is closed (registration_open is False), with no form.
+        return self.render_to_response(self.get_context_data(), status=403)
 
     def form_valid(self, form):
         user = form.save()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import exceptions, status
@@ -36,10 +37,13 @@ class Pagination(LimitOffsetPagination):
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: Django validation errors become 400 and missing rows 404."""
+    """DRF's handler, plus: Django validation errors become 400, refusals 403 and missing rows 404."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoPermissionDenied) and exc.args:
+        # A refusal that explains itself (e.g. sign-up closed): keep its words.
+        return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, IntegrityError):

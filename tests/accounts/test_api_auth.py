@@ -37,8 +37,10 @@ def test_registration_is_refused_after_the_first_user_when_closed(anon, settings
     response = anon.post(
         "/api/auth/register", {"username": "bob", "password": "Very-long-pass-2"}, format="json"
     )
-    assert response.status_code == 400
-    assert "Registration is closed" in response.json()["detail"]
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Registration is closed on this server. Ask an administrator for an account."
+    }
     assert not get_user_model().objects.filter(username="bob").exists()
 
 

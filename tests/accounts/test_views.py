@@ -64,7 +64,9 @@ def test_a_taken_username_is_reported_on_the_username_field(client, user):
 
 def test_closed_registration_shows_no_form_and_refuses_a_post(client, user, settings):
     settings.BM_ALLOW_REGISTRATION = False
-    page = client.get(reverse("accounts:register")).content.decode()
+    response = client.get(reverse("accounts:register"))
+    assert response.status_code == 403
+    page = response.content.decode()
     assert "Registration is closed" in page and 'name="password1"' not in page
     assert "Create one" not in client.get(reverse("accounts:login")).content.decode()
     response = client.post(
@@ -72,6 +74,7 @@ def test_closed_registration_shows_no_form_and_refuses_a_post(client, user, sett
         {"username": "eve", "password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"},
     )
     assert response.status_code == 403
+    assert "Registration is closed on this server." in response.content.decode()
     assert not get_user_model().objects.filter(username="eve").exists()
 
 
