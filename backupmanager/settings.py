@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.common",
     "apps.accounts",
     "apps.groups",
+    "apps.keys",
     "apps.databases",
     "apps.destinations",
     "apps.schedules",

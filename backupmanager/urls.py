@@ -9,6 +9,7 @@ from apps.common.views import health
 api_patterns = [
     path("auth/", include("apps.accounts.api.urls")),
     path("groups/<int:group_id>/channels/", include("apps.notifications.api.urls")),
+    path("groups/<int:group_id>/keys/", include("apps.keys.api.urls")),
     path("groups/", include("apps.groups.api.urls")),
     path("databases/", include("apps.databases.api.urls")),
     path("databases/<int:database_id>/destinations/", include("apps.destinations.api.urls")),
@@ -29,5 +30,6 @@ urlpatterns = [
     path("destinations/", include("apps.destinations.urls")),
     path("schedules/", include("apps.schedules.urls")),
     path("channels/", include("apps.notifications.urls")),
+    path("keys/", include("apps.keys.urls")),
     path("", include("apps.backups.urls")),
 ]

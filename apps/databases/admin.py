@@ -26,6 +26,7 @@ class DatabaseAdminForm(forms.ModelForm):
             "options",
             "compression",
             "timeout_seconds",
+            "encryption_key",
         ]
 
     def __init__(self, *args, **kwargs):

@@ -10,6 +10,7 @@ from apps.databases.models import Database
 from apps.engines import ENGINES, ConnectionInfo
 from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.groups.models import Group
+from apps.keys.models import GroupKey
 
 NETWORK_FIELDS = ("host", "port", "username", "password")
 CONNECTION_FIELDS = ("engine", "host", "port", "database_name", "username", "password")
@@ -37,6 +38,7 @@ class DatabaseForm(forms.ModelForm):
             "password",
             "compression",
             "timeout_seconds",
+            "encryption_key",
         ]
         labels = {
             "database_name": "Database name",
@@ -65,6 +67,14 @@ class DatabaseForm(forms.ModelForm):
         ].help_text = "For SQLite, the absolute path of the database file on this server."
         self.fields["host"].widget.attrs["autocomplete"] = "off"
         self.fields["username"].widget.attrs["autocomplete"] = "off"
+        # Keys of the groups offered above; the model checks the key is of the chosen group.
+        keys = self.fields["encryption_key"]
+        keys.queryset = (
+            GroupKey.objects.filter(group__in=groups).select_related("group").order_by("group__name", "name")
+        )
+        keys.label_from_instance = lambda key: f"{key.name} ({key.group.name}) · {key.recipient[:16]}…"
+        keys.empty_label = "None: backups are not encrypted"
+        keys.help_text = "Backups are encrypted with age to this key (a key of the database's group)."
         if not (self.instance.pk and self.instance.has_password):
             del self.fields["clear_password"]
         else:

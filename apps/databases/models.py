@@ -11,6 +11,9 @@ from django.utils.text import slugify
 from apps.common.fields import EncryptedTextField
 from apps.common.querysets import GroupScopedQuerySet
 from apps.engines import ENGINE_CHOICES, ConnectionInfo
+from apps.keys.models import GroupKey
+
+KEY_OF_ANOTHER_GROUP = "Choose an encryption key of the database's own group."
 
 
 class DatabaseQuerySet(GroupScopedQuerySet):
@@ -40,6 +43,16 @@ class Database(models.Model):
     timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Per-database limit for one backup or restore run."
     )
+    encryption_key = models.ForeignKey(
+        GroupKey,
+        null=True,
+        blank=True,
+        # RESTRICT, not PROTECT: a key in use cannot be deleted, but deleting the group
+        # (which deletes its databases too) still can.
+        on_delete=models.RESTRICT,
+        related_name="databases",
+        help_text="Backups are encrypted with age to this key; empty stores them unencrypted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +68,14 @@ class Database(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The encryption key, if any, is one of the database's own group."""
+        super().clean()
+        if self.encryption_key_id is not None and self.group_id is not None:
+            other = GroupKey.objects.filter(pk=self.encryption_key_id).exclude(group_id=self.group_id)
+            if other.exists():
+                raise ValidationError({"encryption_key": KEY_OF_ANOTHER_GROUP})
 
     def validate_constraints(self, exclude=None):
         """The constraints, with the name clash reported on the name field and naming the other database."""

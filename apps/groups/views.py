@@ -72,11 +72,15 @@ class GroupDetailView(GroupScopedMixin, DetailView):
         context["databases"] = group.databases.order_by("name")
         context["roles"] = Membership.Role.choices
         context["channels"] = channels_of(group, reveal=context["can_manage"])
+        context["keys"] = group.encryption_keys.prefetch_related("databases").order_by("name")
         if context["can_manage"]:
+            from apps.keys.forms import GenerateKeyForm, ImportKeyForm
             from apps.notifications.forms import ChannelForm
 
             context["member_form"] = MemberAddForm()
             context["channel_form"] = ChannelForm()
+            context["generate_key_form"] = GenerateKeyForm()
+            context["import_key_form"] = ImportKeyForm()
         return context
 
 

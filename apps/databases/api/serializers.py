@@ -8,6 +8,7 @@ from apps.databases.models import Database
 from apps.engines import ENGINE_CHOICES, ENGINES
 from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.groups.models import Group
+from apps.keys.models import GroupKey
 
 
 class DatabaseSerializer(ValidatedModelSerializer):
@@ -24,6 +25,11 @@ class DatabaseSerializer(ValidatedModelSerializer):
     )
     has_password = serializers.BooleanField(read_only=True)
     options = serializers.DictField(required=False)
+    encryption_key_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="A key of the database's group (GET /api/groups/{id}/keys/); null = backups not encrypted.",
+    )
 
     class Meta:
         model = Database
@@ -41,6 +47,7 @@ class DatabaseSerializer(ValidatedModelSerializer):
             "options",
             "compression",
             "timeout_seconds",
+            "encryption_key_id",
             "created_at",
             "updated_at",
         ]
@@ -52,6 +59,13 @@ class DatabaseSerializer(ValidatedModelSerializer):
             raise serializers.ValidationError("No group with this id among your groups.")
         if not roles.has_role(request.user, value, roles.MANAGE):
             raise serializers.ValidationError("Only the group's owners can add or move databases.")
+        return value
+
+    def validate_encryption_key_id(self, value: int | None) -> int | None:
+        if value is not None:
+            groups = Group.objects.visible_to(self.context["request"].user)
+            if not GroupKey.objects.filter(pk=value, group__in=groups).exists():
+                raise serializers.ValidationError("No encryption key with this id among your groups.")
         return value
 
     def validate_name(self, value: str) -> str:
@@ -78,7 +92,12 @@ class DatabaseSerializer(ValidatedModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         # The model's own rules (its constraints, e.g. names unique per group whatever the case).
-        return super().validate(attrs)
+        try:
+            return super().validate(attrs)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict) and "encryption_key" in exc.detail:
+                exc.detail["encryption_key_id"] = exc.detail.pop("encryption_key")
+            raise
 
     def _current(self) -> dict:
         if self.instance is None:
