@@ -1,23 +1,25 @@
 """URL routes: each app's HTML views and its api/ package."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.common.views import health
 
 api_patterns = [
     path("auth/", include("apps.accounts.api.urls")),
-    path("groups/<int:group_id>/channels/", include("apps.notifications.api.urls")),
-    path("groups/<int:group_id>/keys/", include("apps.keys.api.urls")),
-    path("groups/", include("apps.groups.api.urls")),
-    path("databases/", include("apps.databases.api.urls")),
-    path("databases/<int:database_id>/destinations/", include("apps.destinations.api.urls")),
-    path("schedules/", include("apps.schedules.api.urls")),
+    # Each app's OptionalSlashRouter carries its full prefix, so every route answers with
+    # or without its trailing slash (a prefix in path() here would 301 the bare form).
+    path("", include("apps.notifications.api.urls")),
+    path("", include("apps.keys.api.urls")),
+    path("", include("apps.groups.api.urls")),
+    path("", include("apps.databases.api.urls")),
+    path("", include("apps.destinations.api.urls")),
+    path("", include("apps.schedules.api.urls")),
     path("", include("apps.backups.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
 ]
 
 urlpatterns = [

@@ -2,6 +2,6 @@ from apps.common.api import OptionalSlashRouter
 from apps.databases.api.views import DatabaseViewSet
 
 router = OptionalSlashRouter()
-router.register("", DatabaseViewSet, basename="database")
+router.register("databases", DatabaseViewSet, basename="database")
 
 urlpatterns = router.urls

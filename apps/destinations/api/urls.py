@@ -2,6 +2,6 @@ from apps.common.api import OptionalSlashRouter
 from apps.destinations.api.views import DestinationViewSet
 
 router = OptionalSlashRouter()
-router.register("", DestinationViewSet, basename="destination")
+router.register(r"databases/(?P<database_id>[0-9]+)/destinations", DestinationViewSet, basename="destination")
 
 urlpatterns = router.urls

@@ -2,6 +2,6 @@ from apps.common.api import OptionalSlashRouter
 from apps.groups.api.views import GroupViewSet
 
 router = OptionalSlashRouter()
-router.register("", GroupViewSet, basename="group")
+router.register("groups", GroupViewSet, basename="group")
 
 urlpatterns = router.urls

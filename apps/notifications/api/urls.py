@@ -2,6 +2,6 @@ from apps.common.api import OptionalSlashRouter
 from apps.notifications.api.views import NotificationChannelViewSet
 
 router = OptionalSlashRouter()
-router.register("", NotificationChannelViewSet, basename="channel")
+router.register(r"groups/(?P<group_id>[0-9]+)/channels", NotificationChannelViewSet, basename="channel")
 
 urlpatterns = router.urls

@@ -2,6 +2,6 @@ from apps.common.api import OptionalSlashRouter
 from apps.schedules.api.views import ScheduleViewSet
 
 router = OptionalSlashRouter()
-router.register("", ScheduleViewSet, basename="schedule")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 
 urlpatterns = router.urls
