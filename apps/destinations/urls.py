@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/edit/", views.DestinationUpdateView.as_view(), name="update"),
     path("<int:pk>/delete/", views.DestinationDeleteView.as_view(), name="delete"),
     path("<int:pk>/toggle/", views.DestinationToggleView.as_view(), name="toggle"),
+    path("<int:pk>/test/", views.DestinationTestView.as_view(), name="test"),
 ]

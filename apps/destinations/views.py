@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
@@ -13,8 +13,12 @@ from django.views.generic import CreateView, DeleteView, UpdateView
 from apps.accounts.roles import Role
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
 from apps.databases.models import Database
+from apps.destinations import services
 from apps.destinations.forms import DestinationForm
 from apps.destinations.models import Destination
+from apps.destinations.storage import StorageError
+
+SECRET_INPUTS = ("secret_access_key", "password", "private_key")
 
 
 class DestinationScopedMixin(ScopedObjectMixin):
@@ -39,7 +43,46 @@ def _roots_context() -> dict:
     return {"allowed_roots": allowed_roots()}
 
 
-class DestinationCreateView(LoginRequiredMixin, CreateView):
+class HostKeyScanMixin:
+    """The "Scan host key" button: ask the server for its key and show the form again with it filled in.
+
+    Nothing is saved: the owner compares the fingerprint and ticks the
+    confirmation before the key is pinned. Typed secrets are not sent back.
+    """
+
+    def post(self, request, *args, **kwargs):
+        if "scan_host_key" not in request.POST:
+            return super().post(request, *args, **kwargs)
+        self.object = self.get_object() if getattr(self, "pk_url_kwarg", None) in kwargs else None
+        data = request.POST
+        host = (data.get("host") or "").strip()
+        try:
+            port = int(data.get("port") or 22)
+        except ValueError:
+            port = -1
+        context = {"scan_where": f"{host}:{port}"}
+        initial = {k: data.get(k) for k in data if k not in SECRET_INPUTS and k != "csrfmiddlewaretoken"}
+        initial.pop("confirm_host_key", None)
+        try:
+            scan = services.scan_host_key(host, port)
+        except ValidationError as exc:
+            context["scan_error"] = " ".join(m for ms in exc.message_dict.values() for m in ms)
+        except StorageError as exc:
+            context["scan_error"] = str(exc)
+        else:
+            context["scan"] = scan
+            initial["host_key"] = scan["host_key"]
+        form = self.get_form_class()(initial=initial, **self._unbound_form_kwargs())
+        return self.render_to_response(self.get_context_data(form=form, **context))
+
+    def _unbound_form_kwargs(self) -> dict:
+        kwargs = {"database": self.get_form_kwargs()["database"]}
+        if self.object is not None:
+            kwargs["instance"] = self.object
+        return kwargs
+
+
+class DestinationCreateView(LoginRequiredMixin, HostKeyScanMixin, CreateView):
     model = Destination
     form_class = DestinationForm
     template_name = "destinations/destination_form.html"
@@ -65,7 +108,7 @@ class DestinationCreateView(LoginRequiredMixin, CreateView):
             return self.form_invalid(form)
         messages.success(
             self.request,
-            f"Destination “{self.object.name}” added: backups will be written to {self.object.path}.",
+            f"Destination “{self.object.name}” added: backups will be written to {self.object.where}.",
         )
         return response
 
@@ -73,7 +116,7 @@ class DestinationCreateView(LoginRequiredMixin, CreateView):
         return reverse("databases:detail", args=[self.database.pk]) + "#destinations"
 
 
-class DestinationUpdateView(DestinationScopedMixin, UpdateView):
+class DestinationUpdateView(DestinationScopedMixin, HostKeyScanMixin, UpdateView):
     form_class = DestinationForm
     template_name = "destinations/destination_form.html"
 
@@ -93,6 +136,21 @@ class DestinationUpdateView(DestinationScopedMixin, UpdateView):
         return response
 
 
+class DestinationTestView(DestinationScopedMixin, View):
+    """POST: write, read back and delete a probe at the saved destination; say how it went."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        self.object = self.get_object()
+        result = services.test_destination(self.object)
+        if result.ok:
+            messages.success(request, f"Test of “{self.object.name}” passed: {result.message}")
+        else:
+            messages.error(request, f"Test of “{self.object.name}” failed: {result.message}")
+        return redirect(reverse("destinations:update", args=[self.object.pk]))
+
+
 class DestinationDeleteView(DestinationScopedMixin, DeleteView):
     template_name = "destinations/destination_confirm_delete.html"
 
@@ -100,7 +158,7 @@ class DestinationDeleteView(DestinationScopedMixin, DeleteView):
         name, url = self.object.name, self.get_success_url()
         self.object.delete()
         messages.success(
-            self.request, f"Destination “{name}” deleted. Files already written there stay on disk."
+            self.request, f"Destination “{name}” deleted. Files already written there stay where they are."
         )
         return redirect(url)
 

@@ -5,7 +5,8 @@
 
 BM_PG_BINDIR=/usr/lib/postgresql/15/bin
 BM_SECANTUS_VERSION=0.7.0b3
-BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium zstd age)
+BM_MOTO_VERSION=5.2.5
+BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium zstd age openssh-server)
 
 bm_log() { printf '[bin/test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bm_die() { bm_log "ERROR: $*"; exit 1; }
@@ -47,6 +48,7 @@ bm_ensure_system_packages() {
     bm_have pkg-config || missing+=(pkg-config)
     bm_have zstd || missing+=(zstd)
     { bm_have age && bm_have age-keygen; } || missing+=(age)
+    [[ -x /usr/sbin/sshd ]] || missing+=(sshd)
     bm_have mysql_config || bm_have mariadb_config || missing+=(libmariadb-dev)
     ((${#missing[@]})) && packages+=("${BM_APT_PACKAGES[@]}")
     if [[ ! -x $BM_PG_BINDIR/initdb ]]; then
@@ -109,6 +111,19 @@ bm_ensure_secantus_venv() {
     bm_log "installing secantusdb==$BM_SECANTUS_VERSION into $venv"
     bm_pip_install "$venv" --pre "secantusdb==$BM_SECANTUS_VERSION"
     echo "$BM_SECANTUS_VERSION" >"$stamp"
+}
+
+# .venv-moto with moto's standalone S3 server (tests/destinations start it per session).
+bm_ensure_moto_venv() {
+    local venv=.venv-moto stamp
+    bm_make_venv "$venv"
+    stamp=$venv/.bm-moto-version
+    if [[ -f $stamp && $(<"$stamp") == "$BM_MOTO_VERSION" && -x $venv/bin/moto_server ]]; then
+        return 0
+    fi
+    bm_log "installing moto[server]==$BM_MOTO_VERSION into $venv"
+    bm_pip_install "$venv" "moto[server]==$BM_MOTO_VERSION"
+    echo "$BM_MOTO_VERSION" >"$stamp"
 }
 
 # --- servers -------------------------------------------------------------

@@ -91,12 +91,18 @@ def test_update_revalidates_the_path(api_client, database, make_destination):
     assert ".." not in destination.path
 
 
-def test_duplicate_names_and_s3_are_refused(api_client, database, make_destination, backup_root):
+def test_duplicate_names_and_incomplete_s3_are_refused(api_client, database, make_destination, backup_root):
     make_destination(database, name="nas")
     dup = api_client.post(url(database), {"name": "nas", "path": str(backup_root)}, format="json")
     assert dup.status_code == 400 and "name" in dup.json()
-    s3 = api_client.post(url(database), {"name": "s3", "kind": "s3", "path": str(backup_root)}, format="json")
-    assert s3.status_code == 400 and "kind" in s3.json()
+    s3 = api_client.post(url(database), {"name": "s3", "kind": "s3"}, format="json")
+    assert s3.status_code == 400
+    assert s3.json() == {
+        "bucket": ["Enter the bucket name."],
+        "access_key_id": ["Enter the access key ID."],
+        "secret_access_key": ["Enter the secret access key."],
+    }
+    assert Destination.objects.count() == 1
 
 
 def test_outsiders_get_404_and_viewers_cannot_create(other_client, other_user, database, group, backup_root):

@@ -104,4 +104,4 @@ def test_deleting_a_destination_keeps_its_files(world):
     )
     assert not Destination.objects.filter(pk=world.destination.pk).exists()
     assert world.file.exists()
-    assert "Files already written there stay on disk." in response.content.decode()
+    assert "Files already written there stay where they are." in response.content.decode()

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts import roles
 from apps.accounts.permissions import GroupRolePermission
 from apps.databases.models import Database
+from apps.destinations import services
 from apps.destinations.api.serializers import (
     DestinationSerializer,
+    DestinationTestResultSerializer,
+    HostKeySerializer,
     PathCheckSerializer,
+    ScanHostKeySerializer,
     ValidatePathSerializer,
 )
 from apps.destinations.models import Destination
 from apps.destinations.paths import validate_local_path
-from apps.destinations.services import prepare_local_folder
+from apps.destinations.storage import StorageError
 
 
 class DestinationViewSet(viewsets.ModelViewSet):
@@ -56,13 +61,37 @@ class DestinationViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         self._require_owner()
-        path = prepare_local_folder(serializer.validated_data["path"])
-        serializer.save(database=self.database, path=path)
+        serializer.save()
 
     def perform_update(self, serializer):
-        if "path" in serializer.validated_data:
-            serializer.validated_data["path"] = prepare_local_folder(serializer.validated_data["path"])
         serializer.save()
+
+    @extend_schema(request=None, responses=DestinationTestResultSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request, database_id=None, pk=None):
+        """Write, read back and delete a probe file; 200 {ok, message} whatever the outcome."""
+        destination = self.get_object()
+        self._require_owner()
+        return Response(services.test_destination(destination).as_dict(), status=status.HTTP_200_OK)
+
+    @extend_schema(
+        request=ScanHostKeySerializer,
+        responses={200: HostKeySerializer, 400: DestinationTestResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="scan-host-key")
+    def scan_host_key(self, request, database_id=None):
+        """Ask an SFTP server for its host key, for the owner to confirm; nothing is stored."""
+        self._require_owner()
+        serializer = ScanHostKeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            result = services.scan_host_key(data["host"], data.get("port"))
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        except StorageError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(result, status=status.HTTP_200_OK)
 
     @extend_schema(request=ValidatePathSerializer, responses=PathCheckSerializer)
     @action(detail=False, methods=["post"], url_path="validate-path")

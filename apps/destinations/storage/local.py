@@ -1,106 +1,22 @@
-"""Writers and readers per destination kind (local now; S3 later).
-
-A *storage* knows how to reach one Destination. The backup pipeline asks it
-for a `Writer` per backup file; verify, download, restore and delete ask it
-for readers, sizes and deletions. Kinds register in `STORAGES`, keyed by
-`Destination.kind`, so an S3 storage is one more class with the same methods.
-
-Local writers finalise atomically: the bytes go to `<final>.partial`
-(created with O_EXCL, mode 0640), and commit() fsyncs the file, renames it
-to the final path and fsyncs the folder. Nothing ever appears at a final
-path unless the whole file was written and committed.
-"""
+"""Local folders: `<name>.partial`, fsync, rename."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
-from abc import ABC, abstractmethod
-from types import SimpleNamespace
-from typing import Any, BinaryIO, ClassVar
+from typing import BinaryIO
 
-PARTIAL_SUFFIX = ".partial"
-FILE_MODE = 0o640
-
-
-class StorageError(Exception):
-    """A storage operation failed; the message is for people (no secrets)."""
-
-
-class StorageMissing(StorageError):
-    """The file is not there."""
-
-
-class StorageUnreachable(StorageError):
-    """The destination itself cannot be reached (folder gone, permission, network)."""
-
-
-def describe_oserror(exc: OSError, action: str, path: str) -> str:
-    """Return 'Cannot <action> <path>: <reason>' with the OS's own words for the reason."""
-    reason = exc.strerror or (errno.errorcode.get(exc.errno or 0) if exc.errno else None) or str(exc)
-    return f"Cannot {action} {path}: {reason}"
-
-
-class Writer(ABC):
-    """One file being written at one destination.
-
-    write() may be called many times, then exactly one of commit() or abort().
-    A writer whose write() raised is marked `failed` (with the reason) and
-    must only be aborted afterwards.
-    """
-
-    location: str = ""
-    failed: str | None = None
-    size: int = 0
-
-    @abstractmethod
-    def write(self, chunk: bytes) -> None: ...
-
-    @abstractmethod
-    def commit(self) -> None: ...
-
-    @abstractmethod
-    def abort(self) -> None: ...
-
-
-class Storage(ABC):
-    """How to reach one destination: writers for new files, readers for existing ones."""
-
-    kind: ClassVar[str]
-
-    def __init__(self, destination) -> None:
-        self.destination = destination
-
-    @abstractmethod
-    def location_for(self, file_name: str) -> str:
-        """Return where a file of that name will live (stored on the BackupCopy)."""
-
-    @abstractmethod
-    def open_writer(self, file_name: str) -> Writer:
-        """Start writing a new file; raise StorageError if that cannot even begin."""
-
-    @abstractmethod
-    def open_reader(self, location: str) -> BinaryIO:
-        """Open a stored file for streaming reads; StorageMissing / StorageUnreachable."""
-
-    @abstractmethod
-    def size(self, location: str) -> int: ...
-
-    @abstractmethod
-    def exists(self, location: str) -> bool: ...
-
-    @abstractmethod
-    def delete(self, location: str) -> None:
-        """Delete a stored file; a file already gone is not an error."""
-
-    @abstractmethod
-    def cleanup_partial(self, location: str) -> bool:
-        """Remove the leftover `<location>.partial` of a crashed run; True if one was removed."""
-
-    def secrets(self) -> list[str]:
-        """Secrets this storage uses, for masking messages."""
-        return []
+from apps.destinations.storage.base import (
+    FILE_MODE,
+    PARTIAL_SUFFIX,
+    Storage,
+    StorageError,
+    StorageMissing,
+    StorageUnreachable,
+    Writer,
+    describe_oserror,
+)
 
 
 class LocalWriter(Writer):
@@ -275,30 +191,3 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageError(describe_oserror(exc, "delete", partial)) from exc
         return True
-
-
-STORAGES: dict[str, type[Storage]] = {
-    "local": LocalStorage,
-}
-
-
-def get_storage(destination) -> Storage:
-    """Return the storage for a Destination; StorageError for a kind not supported yet."""
-    try:
-        cls = STORAGES[destination.kind]
-    except KeyError:
-        raise StorageError(f"Destinations of kind {destination.kind!r} are not supported yet") from None
-    return cls(destination)
-
-
-def storage_for_copy(copy: Any) -> Storage:
-    """Return the storage holding a backup copy, even when its Destination row was deleted.
-
-    `copy` has `destination` (or None), `location` and `destination_name`.
-    """
-    if copy.destination is not None:
-        return get_storage(copy.destination)
-    if copy.location and os.path.isabs(copy.location):
-        # The destination is gone but the file may not be: reach it as a local folder.
-        return LocalStorage(SimpleNamespace(path=os.path.dirname(copy.location), kind="local"))
-    raise StorageUnreachable(f"The destination {copy.destination_name!r} was removed")
