@@ -459,6 +459,8 @@ def _read_header(source: _Source) -> tuple[list[_Stanza], bytes, bytes]:
         while True:
             line = source.readline(MAX_HEADER_SIZE)
             covered += line
+            if len(covered) > MAX_HEADER_SIZE:
+                raise AgeError("malformed header: larger than 1 MiB")
             text = line[:-1].decode("ascii", "replace")
             if len(text) > _COLUMNS:
                 raise AgeError("malformed header: a stanza body line is longer than 64 columns")

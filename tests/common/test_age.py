@@ -259,6 +259,9 @@ def test_a_file_that_is_not_age_is_refused(keygen):
         age.decrypt_bytes(b"PGDMP\x01\x0e\x00" * 10 + b"\n", [identity])
     with pytest.raises(age.AgeError, match="does not end within 1 MiB"):
         age.decrypt_bytes(b"age-encryption.org/v1\n" + b"x" * (2 * MiB), [identity])
+    endless_stanza = b"age-encryption.org/v1\n-> X25519 abc\n" + (b"A" * 64 + b"\n") * 20_000
+    with pytest.raises(age.AgeError, match="header: larger than 1 MiB"):
+        age.decrypt_bytes(endless_stanza, [identity])
 
 
 def test_an_armored_file_is_refused_with_a_hint(keygen):
