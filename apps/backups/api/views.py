@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
 from apps.backups import services
+from apps.backups.api.filters import BackupFilter
 from apps.backups.api.serializers import (
     BackupSerializer,
     DeleteResultSerializer,
@@ -43,34 +44,15 @@ class BackupViewSet(
     serializer_class = BackupSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
     operator_actions = {"verify", "download", "restore"}
-    filter_backends: list = []
+    filterset_class = BackupFilter
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         queryset = Backup.objects.visible_to(self.request.user).select_related("database")
-        if self.action == "list":
-            database_id = int_query_param(self.request, "database_id")
-            if database_id is not None:
-                queryset = queryset.filter(database_id=database_id)
-            wanted = self.request.query_params.get("status")
-            if wanted:
-                if wanted not in Backup.Status.values:
-                    choices = ", ".join(Backup.Status.values)
-                    raise ValidationError({"status": [f"must be one of {choices}, not {wanted!r}"]})
-                queryset = queryset.filter(status=wanted)
         return queryset.prefetch_related("copies").order_by("-created_at", "-id")
 
     def group_id_of(self, obj) -> int:
         return obj.database.group_id
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("database_id", int),
-            OpenApiParameter("status", str, enum=Backup.Status.values),
-        ]
-    )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=ManualBackupSerializer, responses={202: BackupSerializer})
     @action(detail=False, methods=["post"])

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
-from apps.common.filters import int_query_param
 from apps.databases import services
+from apps.databases.api.filters import DatabaseFilter
 from apps.databases.api.serializers import (
     ConnectionResultSerializer,
     ConnectionTestSerializer,
@@ -28,21 +28,13 @@ class DatabaseViewSet(viewsets.ModelViewSet):
     serializer_class = DatabaseSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
     operator_actions = {"test"}
-    filter_backends: list = []
+    filterset_class = DatabaseFilter
 
     def get_queryset(self):
-        queryset = Database.objects.visible_to(self.request.user)
-        group_id = int_query_param(self.request, "group_id")
-        if group_id is not None:
-            queryset = queryset.filter(group_id=group_id)
-        return queryset.order_by("name", "id")
+        return Database.objects.visible_to(self.request.user).order_by("name", "id")
 
     def group_id_of(self, obj) -> int:
         return obj.group_id
-
-    @extend_schema(parameters=[OpenApiParameter("group_id", int)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @action(detail=True, methods=["get"])
     def details(self, request, pk=None):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
-from apps.common.filters import int_query_param
 from apps.schedules import cron
+from apps.schedules.api.filters import ScheduleFilter
 from apps.schedules.api.serializers import (
     PreviewResultSerializer,
     PreviewSerializer,
@@ -23,21 +23,14 @@ from apps.schedules.models import Schedule
 class ScheduleViewSet(viewsets.ModelViewSet):
     serializer_class = ScheduleSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
-    filter_backends: list = []
+    filterset_class = ScheduleFilter
 
     def get_queryset(self):
         queryset = Schedule.objects.visible_to(self.request.user).select_related("database")
-        database_id = int_query_param(self.request, "database_id")
-        if database_id is not None:
-            queryset = queryset.filter(database_id=database_id)
         return queryset.order_by("database_id", "name", "id")
 
     def group_id_of(self, obj) -> int:
         return obj.database.group_id
-
-    @extend_schema(parameters=[OpenApiParameter("database_id", int)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=PreviewSerializer, responses=PreviewResultSerializer)
     @action(detail=False, methods=["post"])
