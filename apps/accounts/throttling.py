@@ -1,4 +1,9 @@
-"""Throttle failed logins per client address and per username (API and sign-in page alike)."""
+"""Throttle failed logins per client address and per username (API and sign-in page alike).
+
+Not DRF's throttle classes: those count every request to one DRF view, by client;
+this counts failures only, by address and by username, and serves the sign-in page
+(a Django form) as well as the API's login.
+"""
 
 from __future__ import annotations
 
