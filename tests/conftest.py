@@ -242,3 +242,11 @@ def mysql_database(mysql_server):
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         conn.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (`bin/test` runs `--dist loadgroup`) each browser module runs on one worker,
+    so its module-scoped site (web server + worker processes) starts once, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.nodeid.startswith("tests/ui/"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.polling import wait_until
 from tests.schedules.conftest import _pg_connect, make_sqlite_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -138,8 +139,17 @@ def test_crontab_add_registers_one_once_tick_per_minute_that_runs_due_work(tmp_p
 @pytest.mark.parametrize("site_fixture", ["sqlite_site", "pg_site"])
 def test_two_workers_run_fifty_schedules_due_in_the_same_minute_exactly_once(request, site_fixture, tmp_path):
     site = request.getfixturevalue(site_fixture)
-    due = make_scheduled_databases(site, 50, 8, src_dir=tmp_path / "src")
+    make_scheduled_databases(site, 50, 600, src_dir=tmp_path / "src")
     workers = [site.start_worker(BM_WORKER_CONCURRENCY=8) for _ in range(2)]
+    for proc in workers:  # how long a busy machine takes to start Django is not the worker's doing
+        wait_until(lambda p=proc: "started" in p.log_path.read_text(), timeout=60, what="a worker to start")
+    due = datetime.fromisoformat(
+        site.python(
+            "due = timezone.now().replace(microsecond=0) + timedelta(seconds=3)\n"
+            "Schedule.objects.update(next_run_at=due)\n"
+            "result = due.isoformat()"
+        )
+    )
     rows = wait_for(site, BACKUP_ROWS, all_finished(50), timeout=90)
     runs = site.python("result = ScheduleRun.objects.count()")
     for proc in workers:
@@ -151,9 +161,17 @@ def test_two_workers_run_fifty_schedules_due_in_the_same_minute_exactly_once(req
     assert len({r["schedule"] for r in rows}) == 50  # none twice
     assert {r["status"] for r in rows} == {"completed"}, [r["error"] for r in rows]
     lateness = [(datetime.fromisoformat(r["started_at"]) - due).total_seconds() for r in rows]
-    assert min(lateness) >= 0
-    assert max(lateness) < 5, sorted(lateness)
-    assert len({r["worker"] for r in rows}) == 2  # both workers took a share
+    assert min(lateness) >= 0  # nothing started early
+    # What the worker controls is when it wakes: each one sleeps until the due time (at most 1 s
+    # at a time) and claims in its first pass after it. How long the other 48 backups then wait
+    # for a free slot is throughput, which depends on how busy the machine is, so it is not
+    # measured here.
+    first_start = {}
+    for r in rows:
+        started = (datetime.fromisoformat(r["started_at"]) - due).total_seconds()
+        first_start[r["worker"]] = min(started, first_start.get(r["worker"], started))
+    assert len(first_start) == 2  # both workers took a share
+    assert max(first_start.values()) < 5, (first_start, logs)
 
 
 # --- crashes and signals -----------------------------------------------------------------
@@ -246,12 +264,25 @@ def partial_files(site) -> list[Path]:
     return list(site.root.rglob("*.partial"))
 
 
+def wait_for_partials(site, spec: dict) -> list[Path]:
+    """The .partial files a blocked backup has open, once they exist; [] for SQLite.
+
+    pg_dump writes its header before it waits for the lock, so every destination holds a
+    .partial; the SQLite engine snapshots the whole file before the first byte is written,
+    and the lock blocks the snapshot, so there is nothing at the destinations yet.
+    """
+    if spec["engine"] == "sqlite":
+        return []
+    return wait_until(lambda: partial_files(site), timeout=30, what="a .partial file at the destination")
+
+
 def test_kill_9_mid_backup_then_a_second_worker_fails_it_interrupted_and_the_next_run_happens(locked_source):
     site, lock, spec = locked_source
     schedule_id = add_locked_database(site, spec, cron="* * * * *")
     first = site.start_worker()
     running = wait_in_progress(site)
-    time.sleep(1.5)  # let the writers open their .partial files
+    # What the dead worker leaves behind, so that the test proves it is cleaned up.
+    left_behind = wait_for_partials(site, spec)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     second = site.start_worker()
@@ -260,6 +291,7 @@ def test_kill_9_mid_backup_then_a_second_worker_fails_it_interrupted_and_the_nex
     crashed = rows[0]
     assert crashed["id"] == running["id"]
     assert (crashed["status"], crashed["error"]) == ("failed", "interrupted: worker stopped")
+    assert [p for p in left_behind if p.exists()] == []
     assert partial_files(site) == []
     # The schedule is not stuck: its next slot is the coming minute, and when that
     # comes due the second worker runs it (pulled forward so the test need not wait).
@@ -282,8 +314,9 @@ def test_sigterm_lets_a_backup_finish_within_the_grace_period(locked_source):
     proc = site.start_worker(BM_WORKER_GRACE_SECONDS=30)
     wait_in_progress(site)
     proc.send_signal(signal.SIGTERM)
-    time.sleep(1)
-    lock.release()  # the dump can go on now, well within the grace period
+    # The worker took the signal and is in its grace period (it says so) before the dump can go on.
+    wait_until(lambda: "waiting up to" in proc.log_path.read_text(), timeout=30, what="the grace period")
+    lock.release()
     assert proc.wait(40) == 0, proc.log_path.read_text()
     [row] = site.python(BACKUP_ROWS)
     assert row["status"] == "completed", row
@@ -295,7 +328,7 @@ def test_sigterm_marks_a_backup_still_running_after_the_grace_period_interrupted
     add_locked_database(site, spec, cron="0 0 * * *")
     proc = site.start_worker(BM_WORKER_GRACE_SECONDS=2)
     wait_in_progress(site)
-    time.sleep(1)
+    left_behind = wait_for_partials(site, spec)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(40)
@@ -305,20 +338,19 @@ def test_sigterm_marks_a_backup_still_running_after_the_grace_period_interrupted
     assert took < 20, log
     [row] = site.python(BACKUP_ROWS)
     assert (row["status"], row["error"]) == ("failed", "interrupted: worker stopped"), log
+    assert [p for p in left_behind if p.exists()] == []
     assert partial_files(site) == []
     assert "stopped" in log
 
 
 def test_sigint_stops_an_idle_worker_at_once_with_exit_code_zero(sqlite_site):
     proc = sqlite_site.start_worker()
-    deadline = time.monotonic() + 20
-    while "started" not in proc.log_path.read_text() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: "started" in proc.log_path.read_text(), timeout=60, what="the worker to start")
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(15) == 0
     assert time.monotonic() - started < 5
-    assert sys.executable  # the worker ran with this interpreter
+    assert "stopped" in proc.log_path.read_text()
 
 
 # --- bin/run: the README's run command ---------------------------------------------------
@@ -332,8 +364,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tmp_path, sig):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "sig, preexec",
+    [
+        pytest.param(signal.SIGINT, None, id="SIGINT"),
+        pytest.param(signal.SIGTERM, None, id="SIGTERM"),
+        # What `bin/run &` in a script (or a test runner started that way) hands down: a shell
+        # cannot trap a signal ignored on entry, so bin/run has to restore it itself.
+        pytest.param(signal.SIGINT, _ignore_sigint, id="SIGINT-inherited-as-ignored"),
+    ],
+)
+def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tmp_path, sig, preexec):
     import json
     import urllib.request
 
@@ -351,6 +396,7 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=preexec,
     )
     try:
         health, deadline = None, time.monotonic() + 120
@@ -372,9 +418,11 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
         assert len(children) >= 3  # bin/run, runserver (+ its reloader child), runscheduler
         proc.send_signal(sig)
         assert proc.wait(30) == 128 + sig
-        time.sleep(0.5)
-        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert left == [], (tmp_path / "run.log").read_text()
+        wait_until(
+            lambda: not subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True).stdout,
+            timeout=10,
+            what="every process of bin/run's session to end: " + (tmp_path / "run.log").read_text(),
+        )
         text = (tmp_path / "run.log").read_text()
         assert "stopping the web server and the worker" in text and "stopped" in text
         assert (tmp_path / "var" / "metadata.sqlite3").exists()  # migrated into BM_DATA_DIR
