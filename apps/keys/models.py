@@ -35,7 +35,10 @@ class GroupKey(models.Model):
         return bool(self.identity)
 
     def clean(self) -> None:
-        """The recipient is a valid age X25519 public key, and a kept identity is its secret key."""
+        """The recipient is a valid age X25519 public key, a kept identity is its secret key,
+        and a key in use stays in its databases' group."""
+        if self.pk and self.group_id and self.databases.exclude(group_id=self.group_id).exists():
+            raise ValidationError({"group": "Databases of another group use this key: it cannot move."})
         try:
             self.recipient = age.parse_recipient(self.recipient or "")
         except age.AgeError as exc:
