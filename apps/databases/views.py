@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -15,12 +14,19 @@ from django.views.generic import CreateView, DeleteView, DetailView, ListView, U
 
 from apps.accounts.roles import Role
 from apps.backups.models import Backup
+
+# The backups table of the database page is the backups app's fragment (also polled alone).
+from apps.backups.views import activity_context
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
+from apps.databases import services
 from apps.databases.forms import DatabaseForm
 from apps.databases.models import Database
-from apps.engines import ENGINES, get_engine
+from apps.destinations.forms import DestinationForm
+from apps.destinations.paths import allowed_roots
+from apps.engines import ENGINES
 from apps.groups.models import Group
+from apps.schedules.context import retention_preview
 
 
 class DatabaseScopedMixin(ScopedObjectMixin):
@@ -148,10 +154,6 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
     context_object_name = "database"
 
     def get_context_data(self, **kwargs):
-        from apps.backups.views import activity_context
-        from apps.destinations.forms import DestinationForm
-        from apps.schedules.views import retention_preview
-
         context = super().get_context_data(**kwargs)
         db = self.object
         context["destinations"] = db.destinations.annotate(copy_count=Count("copies")).order_by("name")
@@ -160,8 +162,6 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
             schedule.retention = retention_preview(schedule)
         context.update(activity_context(db, context))
         if context["can_manage"]:
-            from apps.destinations.paths import allowed_roots
-
             context["destination_form"] = DestinationForm(database=db)
             context["allowed_roots"] = allowed_roots()
         return context
@@ -201,4 +201,4 @@ class DatabaseCheckView(DatabaseScopedMixin, DetailView):
 
 
 def _test(conn):
-    return get_engine(conn.engine).test_connection(conn, timeout=settings.BM_CONNECTION_TIMEOUT).as_dict()
+    return services.test_connection(conn).as_dict()

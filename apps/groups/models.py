@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# accounts.models names Group by string ("groups.Group"), so this import is one-way.
+from apps.accounts.models import Membership
+
 
 class GroupQuerySet(models.QuerySet):
     def visible_to(self, user) -> GroupQuerySet:
@@ -17,8 +20,6 @@ class GroupQuerySet(models.QuerySet):
 
     def with_role(self, user) -> GroupQuerySet:
         """Annotate `my_role`: the user's role in each group (owner for superusers), in one query."""
-        from apps.accounts.models import Membership
-
         if not user or not user.is_authenticated:
             return self.annotate(my_role=models.Value(None, output_field=models.CharField()))
         if user.is_superuser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse, reverse_lazy
 from django.views import View
@@ -17,6 +17,9 @@ from apps.common.ui import ScopedObjectMixin, require_role
 from apps.groups import services
 from apps.groups.forms import GroupForm, MemberAddForm, MemberRoleForm
 from apps.groups.models import Group
+from apps.keys.forms import GenerateKeyForm, ImportKeyForm
+from apps.notifications.context import channels_of
+from apps.notifications.forms import ChannelForm
 
 
 class GroupScopedMixin(ScopedObjectMixin):
@@ -74,39 +77,11 @@ class GroupDetailView(GroupScopedMixin, DetailView):
         context["channels"] = channels_of(group, reveal=context["can_manage"])
         context["keys"] = group.encryption_keys.prefetch_related("databases").order_by("name")
         if context["can_manage"]:
-            from apps.keys.forms import GenerateKeyForm, ImportKeyForm
-            from apps.notifications.forms import ChannelForm
-
             context["member_form"] = MemberAddForm()
             context["channel_form"] = ChannelForm()
             context["generate_key_form"] = GenerateKeyForm()
             context["import_key_form"] = ImportKeyForm()
         return context
-
-
-def channels_of(group: Group, *, reveal: bool) -> list:
-    """The group's notification channels, each with its latest delivery (status, time, error).
-
-    Without `reveal` (members below owner) a webhook shows only its scheme and host: webhook
-    URLs often carry their token in the path (Slack, Teams), and only owners need it.
-    """
-
-    from apps.notifications.models import NotificationChannel, NotificationLog
-
-    latest = NotificationLog.objects.filter(channel=OuterRef("pk")).order_by("-created_at", "-id")
-    channels = list(
-        NotificationChannel.objects.filter(group=group)
-        .annotate(
-            last_status=Subquery(latest.values("status")[:1]),
-            last_event=Subquery(latest.values("event")[:1]),
-            last_at=Subquery(latest.values("created_at")[:1]),
-            last_error=Subquery(latest.values("last_error")[:1]),
-        )
-        .order_by("id")
-    )
-    for channel in channels:
-        channel.shown_target = channel.target if reveal else channel.public_target()
-    return channels
 
 
 class GroupUpdateView(GroupScopedMixin, UpdateView):

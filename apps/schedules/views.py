@@ -17,6 +17,7 @@ from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, require_role
 from apps.databases.models import Database
 from apps.schedules import cron
+from apps.schedules.context import retention_preview
 from apps.schedules.forms import ScheduleForm
 from apps.schedules.models import Schedule
 
@@ -162,36 +163,3 @@ class SchedulePreviewView(LoginRequiredMixin, View):
             "preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))
         }
         return render(request, "includes/schedule_preview.html", context)
-
-
-def retention_preview(schedule: Schedule) -> dict:
-    """What the next retention pass would delete for this schedule, for the pages.
-
-    {"active": the schedule sets keep_last/keep_days, "delete": [{backup_id, reason, created_at,
-    status}], "error": text when the preview could not be computed}. A failing preview must not
-    take the database page down with it, so it is logged and shown as unavailable.
-    """
-    from apps.backups import retention
-    from apps.backups.models import Backup
-
-    active = retention.has_retention(schedule)
-    if not active:
-        return {"active": False, "delete": [], "error": ""}
-    try:
-        decisions = retention.preview(schedule)["delete"]
-    except Exception:
-        log.exception("retention preview of schedule %s failed", schedule.pk)
-        return {"active": True, "delete": [], "error": "The retention preview is not available right now."}
-    found = Backup.objects.in_bulk([d["backup_id"] for d in decisions])
-    rows = []
-    for d in decisions:
-        backup = found.get(d["backup_id"])
-        rows.append(
-            {
-                "backup_id": d["backup_id"],
-                "reason": d["reason"],
-                "created_at": backup.created_at if backup else None,
-                "status": backup.get_status_display() if backup else "",
-            }
-        )
-    return {"active": True, "delete": rows, "error": ""}

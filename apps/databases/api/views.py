@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Count, Max, Q, Sum
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -9,6 +10,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
+from apps.backups.api.serializers import BackupSerializer
+from apps.backups.models import Backup
 from apps.databases import services
 from apps.databases.api.filters import DatabaseFilter
 from apps.databases.api.serializers import (
@@ -38,8 +41,6 @@ class DatabaseViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["get"])
     def details(self, request, pk=None):
-        from apps.backups.api.serializers import BackupSerializer
-
         database = self.get_object()
         context = self.get_serializer_context()
         data = DatabaseSerializer(database, context=context).data
@@ -51,7 +52,7 @@ class DatabaseViewSet(viewsets.ModelViewSet):
         ).data
         recent = database.backups.prefetch_related("copies").order_by("-created_at", "-id")[:RECENT_BACKUPS]
         data["recent_backups"] = BackupSerializer(recent, many=True, context=context).data
-        data["stats"] = services.backup_stats(database)
+        data["stats"] = backup_stats(database)
         return Response(data)
 
     @extend_schema(request=None, responses=ConnectionResultSerializer)
@@ -76,3 +77,18 @@ class DatabaseViewSet(viewsets.ModelViewSet):
             options=data.get("options") or {},
         )
         return Response(services.test_connection(conn).as_dict(), status=status.HTTP_200_OK)
+
+
+def backup_stats(database: Database) -> dict:
+    """Counts and sizes of a database's backups, as `details` reports them."""
+    status = Backup.Status
+    agg = database.backups.aggregate(
+        total_backups=Count("id"),
+        completed=Count("id", filter=Q(status=status.COMPLETED)),
+        partial=Count("id", filter=Q(status=status.PARTIAL)),
+        failed=Count("id", filter=Q(status=status.FAILED)),
+        total_size_bytes=Sum("size_bytes", filter=Q(status__in=[status.COMPLETED, status.PARTIAL])),
+        last_success_at=Max("finished_at", filter=Q(status=status.COMPLETED)),
+    )
+    agg["total_size_bytes"] = agg["total_size_bytes"] or 0
+    return agg

@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
+from apps.backups import retention
 from apps.schedules import cron
 from apps.schedules.api.filters import ScheduleFilter
 from apps.schedules.api.serializers import (
@@ -49,6 +50,4 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["get"], url_path="retention-preview")
     def retention_preview(self, request, pk=None):
-        from apps.backups import retention
-
         return Response(retention.preview(self.get_object()))
