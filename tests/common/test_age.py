@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -127,6 +128,21 @@ def test_generated_keys_work_with_the_age_cli(tmp_path):
     assert done.stdout.strip() == recipient
     assert cli_decrypt(cli_encrypt(b"x" * 100_000, recipient), key_file).stdout == b"x" * 100_000
     assert cli_decrypt(age.encrypt_bytes(b"hello", [recipient]), key_file).stdout == b"hello"
+
+
+# The age test-kit key (32 bytes of 0x42) and a file the age 1.1.1 CLI encrypted to it.
+KNOWN_IDENTITY = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
+KNOWN_RECIPIENT = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
+KNOWN_FILE = (
+    "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBkM3JURWtlcEE3cGY1UFhKNWFKL1J2NlphbWNJb0wvTFFBUytsMHY0"
+    "UENJCk5MaE9LU04wRXIydk5wQ2VFS0NqdWlpWXhzOUhLODYydXBMTTcwdXpxOFUKLS0tIHRIaHRqbUdRdGtFUUdQYURWRFdl"
+    "Zzh0blpldm02bEw4eVkvNDQraHZhU3MKYjwRG4+VPqBYaercJ/XkQQGiJuBJ844lgzC7yWMvh9NkiOIdSgZW1CMgoW3n"
+)
+
+
+def test_a_known_key_and_file_from_the_age_cli_decode_without_the_cli():
+    assert age.recipient_of(KNOWN_IDENTITY) == KNOWN_RECIPIENT
+    assert age.decrypt_bytes(base64.b64decode(KNOWN_FILE), [KNOWN_IDENTITY]) == b"known vector\n"
 
 
 def test_the_bech32_encoding_matches_the_reference_vectors():
