@@ -13,6 +13,7 @@ class Run(models.Model):
     """What a backup and a restore share: who asked, when it ran, which worker owns it, how far it got."""
 
     TERMINAL: frozenset[str] = frozenset()
+    ACTIVE: frozenset[str] = frozenset()
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -156,6 +157,7 @@ class Restore(Run):
         FAILED = "failed", "Failed"
 
     TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
+    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
 
     backup = models.ForeignKey(Backup, null=True, on_delete=models.SET_NULL, related_name="restores")
     target_database = models.ForeignKey(
@@ -176,3 +178,63 @@ class Restore(Run):
 
     def __str__(self) -> str:
         return f"Restore #{self.pk} of backup {self.backup_id} into {self.target_database}"
+
+
+class VerificationQuerySet(GroupScopedQuerySet):
+    group_path = "backup__database__group"
+
+
+class Verification(Run):
+    """Re-reading every saved copy of a backup to compare its size and sha256 with the record."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
+    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
+
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="verifications")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    # None until it completed; True when every copy is intact.
+    ok = models.BooleanField(null=True, blank=True)
+    # [{destination_id, destination_name, status (ok|missing|corrupt|unreachable), message}]
+    results = models.JSONField(default=list, blank=True)
+    objects = VerificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The worker's queue of pending verifications and its stale-heartbeat reaper.
+            models.Index(fields=["status", "created_at"], name="verify_status_created_idx"),
+            # GET /api/backups/{id}/verify: the latest verification of one backup.
+            models.Index(fields=["backup", "-created_at"], name="verify_backup_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Verification #{self.pk} of backup {self.backup_id} ({self.status})"
+
+    @property
+    def summary(self) -> str:
+        """One sentence for people: how far it is, or what it found."""
+        subject = f"backup #{self.backup_id}"
+        if self.status == self.Status.PENDING:
+            return f"Verification of {subject} is queued."
+        if self.status == self.Status.IN_PROGRESS:
+            return f"Verifying {subject}: {self.bytes_done} bytes read so far."
+        if self.status == self.Status.FAILED:
+            return f"Verification of {subject} failed: {self.error}"
+        if not self.results:
+            return f"{subject[0].upper()}{subject[1:]} has no saved copy to verify."
+        bad = [r for r in self.results if r.get("status") != "ok"]
+        total = len(self.results)
+        if not bad:
+            if total == 1:
+                return f"Backup #{self.backup_id} verified: its copy matches the recorded size and sha256."
+            return (
+                f"Backup #{self.backup_id} verified: all {total} copies match the recorded size and sha256."
+            )
+        details = "; ".join(f"{r.get('destination_name')}: {r.get('message')}" for r in bad)
+        return f"Backup #{self.backup_id}: {len(bad)} of {total} copies have a problem — {details}."

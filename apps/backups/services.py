@@ -1,12 +1,13 @@
-"""What the API, the HTML views, the admin and the worker do with backups.
+"""What people ask of backups, whichever door they use: the API, the pages, the admin, commands.
 
-Verify, delete, download and restore requests live here so every front end
-behaves the same; running a backup or a restore lives in `runner.py`.
+Manual backups, verifications, restores, downloads and deletions are decided
+here, once, so every front end behaves the same. Requests that take time
+(backups, verifications, restores) only queue a run; the worker runs it
+(`runner.py`, `verification.py`, `restore.py`) through the lifecycle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -14,13 +15,11 @@ from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from apps.accounts import roles
-from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.models import Backup, BackupCopy, Restore, Verification
 from apps.destinations.storage import (
     StorageError,
-    StorageMissing,
     storage_for_copy,
 )
 
@@ -28,109 +27,33 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 RESTORABLE = frozenset({Backup.Status.COMPLETED, Backup.Status.PARTIAL})
+NO_DESTINATION = "This database has no enabled destination: add or enable one, then run the backup."
 
 
 class BackupBusy(Exception):
-    """The backup is still pending or running; it cannot be changed now."""
+    """The backup is still pending or running, or a run reads it; it cannot be changed now."""
+
+
+def _busy_reason(backup: Backup) -> str:
+    """Why the backup cannot be deleted now, or "" (call with the backup row locked)."""
+    if backup.status in Backup.ACTIVE:
+        return f"Backup #{backup.pk} is {backup.status}; it can be deleted once it has finished"
+    restore = backup.restores.filter(status__in=Restore.ACTIVE).first()
+    if restore is not None:
+        return (
+            f"Backup #{backup.pk} is being restored (restore #{restore.pk}); delete it once that has finished"
+        )
+    verification = backup.verifications.filter(status__in=Verification.ACTIVE).first()
+    if verification is not None:
+        return (
+            f"Backup #{backup.pk} is being verified (verification #{verification.pk}); "
+            "delete it once that has finished"
+        )
+    return ""
 
 
 class NotAvailable(Exception):
     """No copy of the backup can be read (the message says why)."""
-
-
-@dataclass
-class CopyCheck:
-    """The result of re-reading one copy."""
-
-    status: str  # BackupCopy.Check values
-    message: str
-    size: int = 0
-    sha256: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == BackupCopy.Check.OK
-
-
-def hash_stream(fh: BinaryIO, chunk_size: int = READ_CHUNK, check=None) -> tuple[int, str]:
-    """Return (size, sha256 hex) of everything left in a stream, reading it in chunks.
-
-    `check()`, when given, is called before each chunk and may raise to stop.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    while True:
-        if check is not None:
-            check()
-        chunk = fh.read(chunk_size)
-        if not chunk:
-            break
-        digest.update(chunk)
-        size += len(chunk)
-    return size, digest.hexdigest()
-
-
-def check_copy(copy: BackupCopy, backup: Backup | None = None, check=None) -> CopyCheck:
-    """Re-read a copy as a stream and compare its size and sha256 with the backup's."""
-    backup = backup or copy.backup
-    where = copy.location or copy.destination_name
-    try:
-        storage = storage_for_copy(copy)
-        fh = storage.open_reader(copy.location)
-    except StorageMissing:
-        return CopyCheck(BackupCopy.Check.MISSING, f"File {where} is missing")
-    except StorageError as exc:
-        return CopyCheck(BackupCopy.Check.UNREACHABLE, str(exc))
-    try:
-        with fh:
-            size, sha = hash_stream(fh, check=check)
-    except OSError as exc:
-        return CopyCheck(BackupCopy.Check.UNREACHABLE, f"Cannot read {where}: {exc.strerror or exc}")
-    if backup.size_bytes is not None and size != backup.size_bytes:
-        return CopyCheck(
-            BackupCopy.Check.CORRUPT,
-            f"Copy at {where} is corrupt: size {size} differs from the recorded {backup.size_bytes}",
-            size,
-            sha,
-        )
-    if sha != backup.checksum_sha256:
-        return CopyCheck(
-            BackupCopy.Check.CORRUPT,
-            f"Copy at {where} is corrupt: sha256 differs",
-            size,
-            sha,
-        )
-    return CopyCheck(BackupCopy.Check.OK, "Size and sha256 match", size, sha)
-
-
-# -- verify --------------------------------------------------------------------
-
-
-def verify_backup(backup: Backup) -> list[dict]:
-    """Re-read every completed copy (size + sha256); store and return each result.
-
-    Returns `[{destination_id, destination_name, status, message}]` with status
-    ok | missing | corrupt | unreachable. Raises BackupBusy for a backup that
-    has not finished, and returns [] for one that has no completed copy.
-    """
-    if backup.status in Backup.ACTIVE:
-        raise BackupBusy(f"Backup #{backup.pk} is {backup.status}; it can be verified once it has finished")
-    results = []
-    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination"):
-        check = check_copy(copy, backup)
-        copy.verify_status = check.status
-        copy.verify_message = check.message
-        copy.verified_at = timezone.now()
-        copy.save(update_fields=["verify_status", "verify_message", "verified_at"])
-        results.append(
-            {
-                "destination_id": copy.destination_id,
-                "destination_name": copy.destination_name,
-                "status": str(check.status),
-                "message": check.message,
-            }
-        )
-    return results
 
 
 # -- delete --------------------------------------------------------------------
@@ -149,10 +72,22 @@ def delete_backup(backup: Backup, delete_files: bool) -> DeleteResult:
 
     A copy whose file could not be deleted stays on record (with the reason in
     its error), and so does the backup: no file becomes an orphan nobody
-    knows about. Raises BackupBusy for a backup still pending or running.
+    knows about. Raises BackupBusy for a backup still pending or running, or
+    one that a restore or a verification is reading. The backup row stays
+    locked meanwhile, so no restore can be queued for it half-way (the
+    restore request takes the same lock).
     """
-    if backup.status in Backup.ACTIVE:
-        raise BackupBusy(f"Backup #{backup.pk} is {backup.status}; it can be deleted once it has finished")
+    with transaction.atomic():
+        locked = Backup.objects.select_for_update().filter(pk=backup.pk).first()
+        if locked is None:
+            return DeleteResult(True, [])
+        reason = _busy_reason(locked)
+        if reason:
+            raise BackupBusy(reason)
+        return _delete_locked(locked, delete_files)
+
+
+def _delete_locked(backup: Backup, delete_files: bool) -> DeleteResult:
     results: list[dict] = []
     failed: list[BackupCopy] = []
     gone: list[int] = []
@@ -193,20 +128,6 @@ def _delete_copy_file(copy: BackupCopy) -> tuple[str, str]:
     return "deleted", f"{copy.location} was already gone"
 
 
-def cleanup_partials(backup: Backup) -> list[str]:
-    """Remove `<location>.partial` left by a crashed run at each destination; return what went."""
-    removed = []
-    for copy in backup.copies.select_related("destination"):
-        if not copy.location:
-            continue
-        try:
-            if storage_for_copy(copy).cleanup_partial(copy.location):
-                removed.append(copy.location + ".partial")
-        except StorageError as exc:
-            log.warning("Cannot remove the partial file of backup %s: %s", backup.pk, exc)
-    return removed
-
-
 # -- download ------------------------------------------------------------------
 
 
@@ -245,9 +166,16 @@ def open_copy_for_download(
 
 
 def request_manual_backup(database, user) -> Backup:
-    """Queue a manual backup of a database (status pending); the worker runs it."""
+    """Queue a manual backup of a database (status pending); the worker runs it.
+
+    Raises PermissionDenied below the operator role, and ValidationError
+    (field database_id) when the database has no enabled destination: the
+    run could only fail.
+    """
     if not roles.has_role(user, database.group_id, roles.OPERATE):
         raise PermissionDenied("Starting a backup needs the operator role in this group.")
+    if not database.destinations.filter(enabled=True).exists():
+        raise ValidationError({"database_id": NO_DESTINATION})
     return Backup.objects.create(
         database=database,
         trigger=Backup.Trigger.MANUAL,
@@ -293,9 +221,41 @@ def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
             {"confirm": "Type the target's database name exactly to confirm that its data will be replaced."}
         )
     with transaction.atomic():
+        # The same row lock as delete_backup: a backup being deleted cannot gain a restore.
+        if not Backup.objects.select_for_update().filter(pk=backup.pk).exists():
+            raise ValidationError({"backup_id": f"Backup #{backup.pk} was deleted."})
         return Restore.objects.create(
             backup=backup,
             target_database=target_database,
             status=Restore.Status.PENDING,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
         )
+
+
+def request_verification(backup: Backup, user) -> Verification:
+    """Queue a verification of every saved copy (the worker runs it); return it.
+
+    A verification already pending or running for this backup is returned
+    instead of queuing a second one. Raises PermissionDenied below the
+    operator role and BackupBusy for a backup that has not finished.
+    """
+    if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
+        raise PermissionDenied("Verifying needs the operator role in this group.")
+    if backup.status in Backup.ACTIVE:
+        raise BackupBusy(f"Backup #{backup.pk} is {backup.status}; it can be verified once it has finished")
+    with transaction.atomic():
+        if not Backup.objects.select_for_update().filter(pk=backup.pk).exists():
+            raise BackupBusy(f"Backup #{backup.pk} was deleted")
+        active = backup.verifications.filter(status__in=Verification.ACTIVE).first()
+        if active is not None:
+            return active
+        return Verification.objects.create(
+            backup=backup,
+            status=Verification.Status.PENDING,
+            requested_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+
+
+def latest_verification(backup: Backup) -> Verification | None:
+    """The newest verification of a backup (uses verify_backup_created_idx), or None."""
+    return backup.verifications.order_by("-created_at", "-id").first()

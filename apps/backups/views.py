@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
 from apps.accounts.roles import Role
-from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.dashboard import dashboard_context
+from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.services import (
+    NO_DESTINATION,
+    BackupBusy,
+    NotAvailable,
+    delete_backup,
+    open_copy_for_download,
+    request_manual_backup,
+    request_restore,
+    request_verification,
+)
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
@@ -58,8 +72,16 @@ def activity_context(database: Database, flags: dict) -> dict:
         .order_by("-created_at", "-id")[:10]
     )
     missing = [c for b in backups for c in b.copy_list if c.indicator["css"] == "missing"]
-    active = any(b.status in Backup.ACTIVE for b in backups) or any(
-        r.status not in Restore.TERMINAL for r in restores
+    # Verifications of the last hour: a queued one keeps the fragment polling until its result shows.
+    verifications = list(
+        Verification.objects.filter(
+            backup__database=database, created_at__gte=timezone.now() - timedelta(hours=1)
+        ).order_by("-created_at", "-id")[:5]
+    )
+    active = (
+        any(b.status in Backup.ACTIVE for b in backups)
+        or any(r.status not in Restore.TERMINAL for r in restores)
+        or any(v.status in Verification.ACTIVE for v in verifications)
     )
     return {
         "database": database,
@@ -67,6 +89,7 @@ def activity_context(database: Database, flags: dict) -> dict:
         "more_backups": more,
         "restores": restores,
         "missing_copies": missing,
+        "verifications": verifications,
         "active": active,
         "finished_statuses": [s.value for s in Backup.TERMINAL],
         **{k: flags[k] for k in ("role", "can_operate", "can_manage") if k in flags},
@@ -92,8 +115,6 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     template_name = "backups/dashboard.html"
 
     def get_context_data(self, **kwargs):
-        from apps.backups.dashboard import dashboard_context
-
         return {**super().get_context_data(**kwargs), **dashboard_context(self.request.user)}
 
 
@@ -141,17 +162,14 @@ class BackupRunView(LoginRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, database_id):
-        from apps.backups.services import request_manual_backup
-
         database = get_object_or_404(Database.objects.visible_to(request.user), pk=database_id)
         require_role(request.user, database.group_id, Role.OPERATOR)
-        enabled = database.destinations.filter(enabled=True).count()
-        if not enabled:
-            messages.error(
-                request, "This database has no enabled destination: add or enable one, then run the backup."
-            )
+        try:
+            backup = request_manual_backup(database, request.user)
+        except ValidationError:
+            messages.error(request, NO_DESTINATION)
             return redirect(reverse("databases:detail", args=[database.pk]) + "#destinations")
-        backup = request_manual_backup(database, request.user)
+        enabled = database.destinations.filter(enabled=True).count()
         messages.success(
             request,
             f"Backup #{backup.pk} of {database.name} queued for {enabled} destination{'s' if enabled != 1 else ''}; "
@@ -161,35 +179,23 @@ class BackupRunView(LoginRequiredMixin, View):
 
 
 class BackupVerifyView(BackupScopedMixin, View):
-    """POST: re-read every saved copy and compare size and sha256."""
+    """POST: queue a verification of every saved copy; the worker reads them and the page shows the result."""
 
     http_method_names = ["post"]
     required_role = Role.OPERATOR
 
     def post(self, request, pk):
-        from apps.backups.services import BackupBusy, verify_backup
-
         backup = self.get_object()
         try:
-            results = verify_backup(backup)
+            verification = request_verification(backup, request.user)
         except BackupBusy as exc:
             messages.error(request, str(exc) + ".")
             return redirect(_next_or(request, _back_to(backup)))
-        if not results:
-            messages.warning(request, f"Backup #{backup.pk} has no saved copy to verify.")
-        else:
-            bad = [r for r in results if r["status"] != "ok"]
-            if not bad:
-                messages.success(
-                    request,
-                    f"Backup #{backup.pk} verified: all {len(results)} copies match their size and sha256.",
-                )
-            else:
-                details = "; ".join(f"{r['destination_name']}: {r['message']}" for r in bad)
-                messages.error(
-                    request,
-                    f"Backup #{backup.pk}: {len(bad)} of {len(results)} copies have a problem — {details}.",
-                )
+        messages.info(
+            request,
+            f"Verification of backup #{backup.pk} queued (#{verification.pk}): the worker re-reads every "
+            "copy; the result shows under Verifications.",
+        )
         return redirect(_next_or(request, _back_to(backup)))
 
 
@@ -199,8 +205,6 @@ class BackupDownloadView(BackupScopedMixin, View):
     required_role = Role.OPERATOR
 
     def get(self, request, pk):
-        from apps.backups.services import NotAvailable, open_copy_for_download
-
         backup = self.get_object()
         raw = request.GET.get("destination")
         destination_id = None
@@ -236,8 +240,6 @@ class BackupDeleteView(BackupScopedMixin, DetailView):
         return context
 
     def post(self, request, pk):
-        from apps.backups.services import BackupBusy, delete_backup
-
         backup = self.get_object()
         delete_files = request.POST.get("delete_files") == "1"
         back = _back_to(backup)
@@ -295,8 +297,6 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
         return context
 
     def post(self, request, pk):
-        from apps.backups.services import request_restore
-
         self.object = backup = self.get_object()
         raw = request.POST.get("target", "")
         confirm = request.POST.get("confirm", "")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.backups.models import Backup
+from apps.backups.models import Backup, BackupCopy
 
 
 def make_sqlite_file(path: Path, rows: int = 200) -> Path:
@@ -80,3 +80,26 @@ def private_tmp(tmp_path, monkeypatch) -> Path:
 
 
 # -- real servers (started by bin/test) -------------------------------------------
+
+
+@pytest.fixture
+def make_backup_with_file(make_backup, make_destination):
+    """A finished backup with a real file at one destination per entry of `ok` (True = saved)."""
+
+    def make(database, *, ok=(True,), **kwargs):
+        backup = make_backup(database, **kwargs)
+        for i, saved in enumerate(ok):
+            dest = make_destination(database)
+            location = Path(dest.path) / f"b{backup.pk}-{i}.dump"
+            if saved:
+                location.write_bytes(b"dump")
+            BackupCopy.objects.create(
+                backup=backup,
+                destination=dest,
+                destination_name=dest.name,
+                location=str(location),
+                status=BackupCopy.Status.COMPLETED if saved else BackupCopy.Status.FAILED,
+            )
+        return backup
+
+    return make

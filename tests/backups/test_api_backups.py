@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership
 from apps.backups import runner
-from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.schedules import worker
 
 SECRET = "S3cret-Passw0rd-Never-Shown"
 
@@ -135,13 +137,26 @@ def test_unauthenticated_requests_are_refused(backup):
 
 
 @pytest.mark.parametrize("path", ["/api/backups/manual", "/api/backups/manual/"])
-def test_manual_queues_a_pending_backup(api_client, sqlite_database, path):
+def test_manual_queues_a_pending_backup(api_client, sqlite_database, make_destination, path):
+    make_destination(sqlite_database)
     response = api_client.post(path, {"database_id": sqlite_database.pk}, format="json")
     assert response.status_code == 202
     assert response.data["status"] == "pending"
     assert response.data["trigger"] == "manual"
     assert response.data["destination_results"] == []
     assert Backup.objects.get(pk=response.data["id"]).requested_by.username == "alice"
+
+
+def test_manual_refuses_a_database_without_an_enabled_destination_like_the_page(
+    api_client, sqlite_database, make_destination
+):
+    make_destination(sqlite_database, enabled=False)
+    response = api_client.post("/api/backups/manual", {"database_id": sqlite_database.pk}, format="json")
+    assert response.status_code == 400
+    assert response.data == {
+        "database_id": ["This database has no enabled destination: add or enable one, then run the backup."]
+    }
+    assert Backup.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -195,7 +210,7 @@ def test_operators_may_operate_but_not_delete(operator_client, backup, sqlite_da
         ).status_code
         == 202
     )
-    assert operator_client.get(f"/api/backups/{backup.pk}/verify").status_code == 200
+    assert operator_client.post(f"/api/backups/{backup.pk}/verify").status_code == 202
     assert operator_client.get(f"/api/backups/{backup.pk}/download").status_code == 200
     assert operator_client.delete(f"/api/backups/{backup.pk}").status_code == 403
 
@@ -203,15 +218,31 @@ def test_operators_may_operate_but_not_delete(operator_client, backup, sqlite_da
 # -- verify ------------------------------------------------------------------------------
 
 
-def test_verify_reports_each_copy(api_client, backup):
+def test_verify_is_queued_then_run_by_the_worker_and_reported_by_get(api_client, backup):
     first, second = backup.copies.order_by("id")
     os.unlink(first.location)
+    assert api_client.get(f"/api/backups/{backup.pk}/verify").status_code == 404
+
+    response = api_client.post(f"/api/backups/{backup.pk}/verify/")
+    assert response.status_code == 202
+    assert (response.data["backup_id"], response.data["status"], response.data["ok"]) == (
+        backup.pk,
+        "pending",
+        None,
+    )
+    # Nothing was read inside the request: the copies are as they were.
+    assert [c.verify_status for c in backup.copies.order_by("id")] == ["", ""]
+    again = api_client.post(f"/api/backups/{backup.pk}/verify")
+    assert again.data["id"] == response.data["id"]  # one queued verification, not two
+
+    [claimed] = worker.claim_due(timezone.now(), "w", limit=1)
+    assert (claimed.kind, claimed.pk) == ("verification", response.data["id"])
+    worker.run_job(claimed.kind, claimed.pk)
 
     response = api_client.get(f"/api/backups/{backup.pk}/verify/")
-
     assert response.status_code == 200
-    assert response.data["backup_id"] == backup.pk
-    assert response.data["ok"] is False
+    assert (response.data["status"], response.data["ok"]) == ("completed", False)
+    assert response.data["checked_at"]
     assert [(r["destination_id"], r["status"]) for r in response.data["results"]] == [
         (first.destination_id, "missing"),
         (second.destination_id, "ok"),
@@ -221,13 +252,14 @@ def test_verify_reports_each_copy(api_client, backup):
     assert all(r["verified_at"] for r in detail)
 
 
-def test_verify_of_a_running_backup_is_409(api_client, sqlite_database, make_backup):
+def test_verify_of_a_running_backup_is_409_and_queues_nothing(api_client, sqlite_database, make_backup):
     running = make_backup(sqlite_database, status=Backup.Status.IN_PROGRESS)
-    response = api_client.get(f"/api/backups/{running.pk}/verify")
+    response = api_client.post(f"/api/backups/{running.pk}/verify")
     assert response.status_code == 409
     assert response.data == {
         "detail": f"Backup #{running.pk} is in_progress; it can be verified once it has finished"
     }
+    assert not Verification.objects.exists()
 
 
 # -- download -----------------------------------------------------------------------------

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from apps.backups import runner, services
+from apps.backups import restore as restore_module
+from apps.backups import runner
 from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.restore import run_restore
+from apps.backups.verification import verify_now
 from apps.engines import get_engine
 from apps.engines.base import DumpStream, EngineError
 from tests.backups.conftest import file_sha256, make_sqlite_file, table_digest
@@ -58,6 +61,7 @@ def fake_engine(monkeypatch):
     def install(**kwargs) -> FakeEngine:
         engine = FakeEngine(**kwargs)
         monkeypatch.setattr(runner, "get_engine", lambda name: engine)
+        monkeypatch.setattr(restore_module, "get_engine", lambda name: engine)
         return engine
 
     return install
@@ -105,7 +109,7 @@ def test_a_backup_restores_into_a_fresh_database(
     assert backup.file_name.endswith(suffix)
 
     target = make_database(database_name=str(tmp_path / "restored.sqlite3"))
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
 
     restore.refresh_from_db()
     assert restore.status == Restore.Status.COMPLETED, restore.error
@@ -131,7 +135,7 @@ def test_a_destination_folder_replaced_by_a_file_makes_the_backup_partial(
     assert bad_copy.status == BackupCopy.Status.FAILED and "Not a directory" in bad_copy.error
     good_copy = backup.copies.get(destination=good)
     assert good_copy.status == BackupCopy.Status.COMPLETED
-    assert [r["status"] for r in services.verify_backup(backup)] == ["ok"]
+    assert [r["status"] for r in verify_now(backup).results] == ["ok"]
     assert file_sha256(good_copy.location) == backup.checksum_sha256
 
 
@@ -282,7 +286,7 @@ def test_a_corrupt_copy_is_never_restored(completed_backup, target):
         flip_byte(copy.location)
     before = table_digest(target.database_name)
 
-    restore = runner.run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     first, second = completed_backup.copies.order_by("id")
@@ -296,7 +300,7 @@ def test_a_chosen_corrupt_copy_is_refused_even_when_another_is_good(completed_ba
     first = completed_backup.copies.order_by("id").first()
     flip_byte(first.location)
 
-    restore = runner.run_restore(
+    restore = run_restore(
         Restore.objects.create(backup=completed_backup, target_database=target, source_copy=first)
     )
 
@@ -309,7 +313,7 @@ def test_a_truncated_copy_is_refused_with_its_size(completed_backup, target):
     data = Path(first.location).read_bytes()
     Path(first.location).write_bytes(data[:-10])
 
-    restore = runner.run_restore(
+    restore = run_restore(
         Restore.objects.create(backup=completed_backup, target_database=target, source_copy=first)
     )
 
@@ -322,7 +326,7 @@ def test_without_a_chosen_copy_the_first_intact_one_is_used(completed_backup, ta
     first, second = completed_backup.copies.order_by("id")
     os.unlink(first.location)
 
-    restore = runner.run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
 
     assert restore.status == Restore.Status.COMPLETED, restore.error
     assert restore.source_copy_id == second.pk
@@ -334,7 +338,7 @@ def test_a_restore_whose_tool_fails_is_failed_with_the_tools_message(
 ):
     target = make_database(database_name=str(tmp_path / "no-such-folder" / "x.sqlite3"))
 
-    restore = runner.run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert restore.error == f"sqlite: folder {tmp_path / 'no-such-folder'} does not exist"
@@ -360,7 +364,7 @@ def test_a_copy_changed_during_the_restore_fails_it(
             pass
 
     fake_engine(restore=restore_then_tamper)
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert restore.error.startswith(f"The copy at {copy.location} changed while it was being restored")
@@ -372,7 +376,7 @@ def test_an_engine_error_is_never_reported_as_completed(completed_backup, target
         raise EngineError("pg_restore: error: could not execute query: ERROR:  relation exists")
 
     fake_engine(restore=fail)
-    restore = runner.run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert restore.error == "pg_restore: error: could not execute query: ERROR:  relation exists"
@@ -387,7 +391,7 @@ def test_a_slow_restore_is_stopped_at_the_timeout(completed_backup, target, fake
             time.sleep(0.2)
 
     engine = fake_engine(restore=slow)
-    restore = runner.run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=completed_backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert restore.error == "Restore timed out after 1 s"
@@ -398,7 +402,7 @@ def test_a_slow_restore_is_stopped_at_the_timeout(completed_backup, target, fake
 def test_a_failed_backup_cannot_be_restored(sqlite_database, make_backup, target):
     backup = make_backup(sqlite_database, status=Backup.Status.FAILED)
 
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert restore.error == f"Backup #{backup.pk} is failed; it cannot be restored"
@@ -474,7 +478,7 @@ def test_postgresql_round_trip_through_two_destinations(
 
     target_name = pg_database("bm_dst")
     target = pg_db(make_database, pg_server, target_name)
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
 
     assert restore.status == Restore.Status.COMPLETED, restore.error
     assert pg_digest(pg_database, target_name) == pg_digest(pg_database, source_name)
@@ -514,7 +518,7 @@ def test_postgresql_restore_into_a_missing_database_fails_with_the_tools_message
     assert backup.status == Backup.Status.COMPLETED, backup.error
 
     target = pg_db(make_database, pg_server, "bm_no_such_database_here")
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
 
     assert restore.status == Restore.Status.FAILED
     assert "bm_no_such_database_here" in restore.error
@@ -569,7 +573,7 @@ def test_mysql_round_trip_through_two_destinations(
 
     target_name = mysql_database("bm_dst")
     target = make_database(**fields(target_name))
-    restore = runner.run_restore(Restore.objects.create(backup=backup, target_database=target))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
     assert restore.status == Restore.Status.COMPLETED, restore.error
 
     def digest(name):
@@ -613,7 +617,7 @@ def test_a_cancelled_restore_stops_before_touching_the_target(completed_backup, 
     cancel = threading.Event()
     cancel.set()
 
-    restore = runner.run_restore(
+    restore = run_restore(
         Restore.objects.create(backup=completed_backup, target_database=target), cancel=cancel
     )
 

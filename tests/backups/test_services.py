@@ -9,8 +9,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.accounts.models import Membership
-from apps.backups import runner, services
+from apps.backups import lifecycle, runner, services
 from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.verification import check_copy, verify_now
 from tests.backups.conftest import file_sha256
 
 
@@ -23,12 +24,16 @@ def backup(sqlite_database, make_destination, make_backup):
     return backup
 
 
+def verify(backup):
+    return verify_now(backup).results
+
+
 def copies(backup):
     return list(backup.copies.order_by("id"))
 
 
 def test_verify_reports_ok_for_intact_copies_and_stores_it(backup):
-    results = services.verify_backup(backup)
+    results = verify(backup)
 
     assert [(r["status"], r["message"]) for r in results] == [("ok", "Size and sha256 match")] * 2
     for copy in copies(backup):
@@ -42,7 +47,7 @@ def test_verify_says_missing_and_corrupt(backup):
     data[-1] ^= 1
     Path(second.location).write_bytes(bytes(data))
 
-    results = services.verify_backup(backup)
+    results = verify(backup)
 
     assert results == [
         {
@@ -69,16 +74,16 @@ def test_verify_says_unreachable_when_the_folder_is_gone(backup):
     folder.rmdir()
     folder.write_text("now a file")
 
-    status = services.verify_backup(backup)[0]
+    status = verify(backup)[0]
 
     assert status["status"] == "unreachable"
     assert "not reachable" in status["message"]
 
 
-def test_verify_refuses_a_running_backup(sqlite_database, make_backup):
+def test_verify_refuses_a_running_backup(sqlite_database, make_backup, user):
     running = make_backup(sqlite_database, status=Backup.Status.IN_PROGRESS)
     with pytest.raises(services.BackupBusy):
-        services.verify_backup(running)
+        services.request_verification(running, user)
 
 
 def test_delete_with_files_removes_every_file_and_the_record(backup):
@@ -129,9 +134,9 @@ def test_cleanup_partials_removes_leftovers_of_a_crashed_run(sqlite_database, ma
     BackupCopy.objects.create(backup=crashed, destination=dest, destination_name=dest.name, location=location)
     Path(location + ".partial").write_bytes(b"half")
 
-    assert services.cleanup_partials(crashed) == [location + ".partial"]
+    assert lifecycle.cleanup_partials(crashed) == [location + ".partial"]
     assert os.listdir(dest.path) == []
-    assert services.cleanup_partials(crashed) == []
+    assert lifecycle.cleanup_partials(crashed) == []
 
 
 def test_download_opens_the_named_copy_or_the_first_present(backup):
@@ -163,12 +168,13 @@ def test_a_copy_whose_destination_was_removed_is_still_found(backup):
     first.refresh_from_db()
     assert first.destination is None
 
-    assert services.check_copy(first, backup).ok
+    assert check_copy(first, backup).ok
     result = services.delete_backup(backup, delete_files=True)
     assert result.deleted and not os.path.exists(first.location)
 
 
-def test_request_manual_backup_needs_an_operator(sqlite_database, user, other_user):
+def test_request_manual_backup_needs_an_operator(sqlite_database, make_destination, user, other_user):
+    make_destination(sqlite_database)
     backup = services.request_manual_backup(sqlite_database, user)
     assert (backup.status, backup.trigger, backup.requested_by) == ("pending", "manual", user)
 
@@ -223,4 +229,4 @@ def test_copies_stay_reachable_after_their_destination_path_is_edited(backup, ba
     first.destination.path = str(new_folder)
     first.destination.save()
 
-    assert [r["status"] for r in services.verify_backup(backup)] == ["ok", "ok"]
+    assert [r["status"] for r in verify(backup)] == ["ok", "ok"]

@@ -4,8 +4,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.backups.models import Backup, Restore
+from apps.schedules import worker
 from tests.ui.world import assert_access, world_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -84,11 +86,21 @@ def test_the_activity_fragment_shows_progress_and_stops_polling_when_done(world)
     assert "data-active" not in html
 
 
+def run_queued_verification():
+    [claimed] = worker.claim_due(timezone.now(), "w", limit=1)
+    assert claimed.kind == "verification"
+    worker.run_job(claimed.kind, claimed.pk)
+
+
 def test_verify_marks_a_missing_file_and_the_page_shows_the_warning_and_banner(world):
     world.file.unlink()
     client = world.client_for(world.operator)
     response = client.post(reverse("backups:verify", args=[world.backup.pk]), follow=True)
-    html = response.content.decode()
+    assert f"Verification of backup #{world.backup.pk} queued" in response.content.decode()
+    world.copy.refresh_from_db()
+    assert world.copy.verify_status == ""  # nothing was read inside the request
+    run_queued_verification()
+    html = client.get(reverse("databases:detail", args=[world.backup.database_id])).content.decode()
     world.copy.refresh_from_db()
     assert world.copy.verify_status == "missing"
     assert "1 of 1 copies have a problem" in html
@@ -99,12 +111,13 @@ def test_verify_marks_a_missing_file_and_the_page_shows_the_warning_and_banner(w
     )
 
 
-def test_verify_of_an_intact_backup_says_all_copies_match(world):
-    response = world.client_for(world.operator).post(
-        reverse("backups:verify", args=[world.backup.pk]), follow=True
-    )
-    assert "all 1 copies match their size and sha256" in response.content.decode()
-    assert "data-missing-banner" not in response.content.decode()
+def test_verify_of_an_intact_backup_says_its_copy_matches(world):
+    client = world.client_for(world.operator)
+    client.post(reverse("backups:verify", args=[world.backup.pk]))
+    run_queued_verification()
+    html = client.get(reverse("databases:detail", args=[world.backup.database_id])).content.decode()
+    assert f"Backup #{world.backup.pk} verified: its copy matches the recorded size and sha256." in html
+    assert "data-missing-banner" not in html
 
 
 def test_download_streams_the_file_whole_or_per_destination(world):

@@ -10,7 +10,7 @@ import time_machine
 from django.core import mail
 
 from apps.backups.models import Backup
-from apps.notifications import notify
+from apps.notifications import delivery, notify
 from apps.notifications.models import NotificationChannel, NotificationLog
 from apps.schedules import worker
 
@@ -58,7 +58,7 @@ def test_the_delivery_step_posts_slack_text_and_structured_fields(make_database,
     database = make_database()
     backup = finished(database, "failed", "pg_dump: connection refused")
     notify.backup_finished(backup)
-    assert notify.deliver_due() == 1
+    assert delivery.deliver_due() == 1
     [request] = receiver.requests
     body = request["json"]
     assert (
@@ -99,7 +99,7 @@ def test_email_channels_use_djangos_mail(make_database, group):
     NotificationChannel.objects.create(group=group, kind="email", target="ops@example.com", events=["failed"])
     database = make_database()
     notify.backup_finished(finished(database, "failed", "disk full"))
-    notify.deliver_due()
+    delivery.deliver_due()
     [message] = mail.outbox
     assert message.to == ["ops@example.com"]
     assert message.subject == f"[BackupManager] Backup of {database.name} (team) failed: disk full"
@@ -112,28 +112,28 @@ def test_a_failing_webhook_is_retried_with_back_off_then_given_up(make_database,
         notify.backup_finished(finished(make_database(), "failed", "x"))
     at = T0
     waits = []
-    for attempt in range(1, notify.MAX_ATTEMPTS + 1):
+    for attempt in range(1, delivery.MAX_ATTEMPTS + 1):
         with time_machine.travel(at, tick=False):
-            assert notify.deliver_due() == 1
-            assert notify.deliver_due() == 0  # not due again yet
+            assert delivery.deliver_due() == 1
+            assert delivery.deliver_due() == 0  # not due again yet
         entry = NotificationLog.objects.get()
         assert entry.attempts == attempt and entry.last_error == "the webhook answered HTTP 503"
-        if attempt < notify.MAX_ATTEMPTS:
+        if attempt < delivery.MAX_ATTEMPTS:
             assert entry.status == "pending"
             waits.append((entry.next_attempt_at - at).total_seconds())
             at = entry.next_attempt_at
-    assert waits == list(notify.BACKOFF_SECONDS)
-    assert entry.status == "failed" and len(receiver.requests) == notify.MAX_ATTEMPTS
+    assert waits == list(delivery.BACKOFF_SECONDS)
+    assert entry.status == "failed" and len(receiver.requests) == delivery.MAX_ATTEMPTS
 
 
 def test_a_webhook_that_does_not_answer_times_out_and_is_retried(make_database, hook, receiver, monkeypatch):
-    monkeypatch.setattr(notify, "TIMEOUT_SECONDS", 0.5)
-    monkeypatch.setattr(notify.send_webhook, "__defaults__", (0.5,))
-    monkeypatch.setattr(notify.send, "__defaults__", (0.5,))
+    monkeypatch.setattr(delivery, "TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(delivery.send_webhook, "__defaults__", (0.5,))
+    monkeypatch.setattr(delivery.send, "__defaults__", (0.5,))
     receiver.delay = 3
     notify.backup_finished(finished(make_database(), "failed", "x"))
     started = time.monotonic()
-    notify.deliver_due()
+    delivery.deliver_due()
     assert time.monotonic() - started < 2
     entry = NotificationLog.objects.get()
     assert entry.status == "pending" and entry.last_error == "no answer from the webhook within 0.5 s"
@@ -144,7 +144,7 @@ def test_an_unreachable_webhook_is_logged_not_raised(make_database, group):
         group=group, kind="webhook", target="http://127.0.0.1:9/x", events=["failed"]
     )
     notify.backup_finished(finished(make_database(), "failed", "x"))
-    notify.deliver_due()
+    delivery.deliver_due()
     entry = NotificationLog.objects.get()
     assert entry.status == "pending" and entry.last_error.startswith("the webhook could not be reached")
 
@@ -154,18 +154,18 @@ def test_a_row_left_sending_by_a_dead_worker_is_sent_again_later(make_database, 
         notify.backup_finished(finished(make_database(), "failed", "x"))
     entry = NotificationLog.objects.get()
     with time_machine.travel(T0, tick=False):
-        assert notify.claim(entry.pk, 0, T0)  # claimed, then the worker died
-        assert notify.deliver_due() == 0
-    with time_machine.travel(T0 + notify.RECLAIM_AFTER + timedelta(seconds=1), tick=False):
-        assert notify.deliver_due() == 1
+        assert delivery.claim(entry.pk, 0, T0)  # claimed, then the worker died
+        assert delivery.deliver_due() == 0
+    with time_machine.travel(T0 + delivery.RECLAIM_AFTER + timedelta(seconds=1), tick=False):
+        assert delivery.deliver_due() == 1
     assert NotificationLog.objects.get().status == "sent"
 
 
 def test_two_workers_never_claim_the_same_delivery(make_database, hook):
     notify.backup_finished(finished(make_database(), "failed", "x"))
     entry = NotificationLog.objects.get()
-    assert notify.claim(entry.pk, 0, T0) is True
-    assert notify.claim(entry.pk, 0, T0) is False
+    assert delivery.claim(entry.pk, 0, T0) is True
+    assert delivery.claim(entry.pk, 0, T0) is False
 
 
 def test_an_interrupted_backup_notifies_failed(make_database, hook):
@@ -188,7 +188,7 @@ def test_stale_is_sent_once_when_no_backup_completed_within_twice_the_interval(
     with time_machine.travel(T0 + timedelta(hours=2, minutes=1), tick=False):
         assert notify.check_stale() == 1
         assert notify.check_stale() == 0  # once per stale spell
-        notify.deliver_due()
+        delivery.deliver_due()
     body = receiver.requests[0]["json"]
     assert body["event"] == "stale" and body["database"] == database.name
     assert body["text"].startswith(

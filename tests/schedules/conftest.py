@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.backups.models import Backup, BackupCopy
+from apps.backups.models import Backup
 
 _seq = itertools.count(1)
 
@@ -60,29 +60,6 @@ def make_backup(db):
             finished_at=created_at if status in Backup.TERMINAL else None,
             **fields,
         )
-
-    return make
-
-
-@pytest.fixture
-def make_backup_with_file(make_backup, make_destination):
-    """A finished backup with a real file at one destination per entry of `ok` (True = saved)."""
-
-    def make(database, *, ok=(True,), **kwargs):
-        backup = make_backup(database, **kwargs)
-        for i, saved in enumerate(ok):
-            dest = make_destination(database)
-            location = Path(dest.path) / f"b{backup.pk}-{i}.dump"
-            if saved:
-                location.write_bytes(b"dump")
-            BackupCopy.objects.create(
-                backup=backup,
-                destination=dest,
-                destination_name=dest.name,
-                location=str(location),
-                status=BackupCopy.Status.COMPLETED if saved else BackupCopy.Status.FAILED,
-            )
-        return backup
 
     return make
 

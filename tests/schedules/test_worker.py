@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from apps.backups import lifecycle
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.schedules import worker
 from apps.schedules.models import Schedule, ScheduleRun, WorkerHeartbeat
+from apps.schedules.worker import loop
 from apps.schedules.worker_status import scheduler_health
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -165,14 +167,21 @@ def test_the_reaper_fails_a_stale_backup_and_removes_its_partial_file(
         status="in_progress",
     )
     with time_machine.travel(T0 + timedelta(seconds=30), tick=False):
-        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == ([], [])
+        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == NOTHING_REAPED
     with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
-        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60, live_backup_ids={backup.pk}) == ([], [])
-        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == ([backup.pk], [])
+        live = {"backup": {backup.pk}}
+        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60, live=live) == NOTHING_REAPED
+        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == {
+            **NOTHING_REAPED,
+            "backup": [backup.pk],
+        }
     backup.refresh_from_db()
     assert (backup.status, backup.error) == ("failed", "interrupted: worker stopped")
     assert not partial.exists()
     assert backup.copies.get().status == "failed"
+
+
+NOTHING_REAPED = {"backup": [], "restore": [], "verification": []}
 
 
 def test_the_reaper_fails_a_stale_restore(make_database, make_backup):
@@ -181,7 +190,10 @@ def test_the_reaper_fails_a_stale_restore(make_database, make_backup):
         backup=make_backup(source), target_database=target, status="in_progress", heartbeat_at=T0
     )
     with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
-        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == ([], [restore.pk])
+        assert worker.reap_stale(datetime.now(UTC), stale_seconds=60) == {
+            **NOTHING_REAPED,
+            "restore": [restore.pk],
+        }
     restore.refresh_from_db()
     assert (restore.status, restore.error) == ("failed", "interrupted: worker stopped")
 
@@ -190,7 +202,7 @@ def test_refreshing_heartbeats_touches_only_this_workers_running_jobs(make_datab
     mine = make_backup(make_database(), status="in_progress", worker_id="me", heartbeat_at=T0)
     theirs = make_backup(make_database(), status="in_progress", worker_id="them", heartbeat_at=T0)
     later = T0 + timedelta(seconds=10)
-    assert worker.refresh_heartbeats("me", {mine.pk, theirs.pk}, set(), later) == 1
+    assert worker.refresh_heartbeats("me", {"backup": {mine.pk, theirs.pk}}, later) == 1
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert (mine.heartbeat_at, theirs.heartbeat_at) == (later, T0)
@@ -230,11 +242,11 @@ def test_shutdown_after_the_grace_period_marks_a_blocked_job_interrupted(
     backup = make_backup(database, status=Backup.Status.PENDING)
     started = threading.Event()
 
-    def blocked_job(backup_id, cancel):
+    def blocked_job(backup, cancel):
         started.set()
-        cancel.wait(30)  # a dump that only stops when cancelled
+        cancel.wait(30)  # a dump that stops when cancelled, without recording anything
 
-    monkeypatch.setattr(worker, "run_backup_job", blocked_job)
+    monkeypatch.setitem(loop.RUNNERS, "backup", blocked_job)
     scheduler = worker.Scheduler(concurrency=1, grace_seconds=0.2, worker_id="w")
     scheduler.run_pass()
     assert started.wait(5)
@@ -266,7 +278,7 @@ def test_keep_alive_refreshes_the_heartbeat_of_a_job_run_outside_the_worker(make
     import time
 
     backup = make_backup(make_database(), status=Backup.Status.IN_PROGRESS, heartbeat_at=T0)
-    with worker.keep_alive(backup, every=0.05):
+    with lifecycle.keep_alive(backup, every=0.05):
         time.sleep(0.3)
     backup.refresh_from_db()
     assert backup.heartbeat_at > T0 + timedelta(days=1)
@@ -280,11 +292,11 @@ def test_a_second_signal_ends_the_grace_period_at_once(backed_database, make_bac
     backup = make_backup(database, status=Backup.Status.PENDING)
     started = threading.Event()
 
-    def blocked_job(backup_id, cancel):
+    def blocked_job(backup, cancel):
         started.set()
         cancel.wait(30)
 
-    monkeypatch.setattr(worker, "run_backup_job", blocked_job)
+    monkeypatch.setitem(loop.RUNNERS, "backup", blocked_job)
     scheduler = worker.Scheduler(concurrency=1, grace_seconds=60, worker_id="w")
     scheduler.run_pass()
     assert started.wait(5)

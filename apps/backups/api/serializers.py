@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.backups.models import Backup, BackupCopy, Restore
+from apps.backups.models import Backup, BackupCopy, Restore, Verification
 from apps.common.serializers import StrictSerializerMixin
 
 
@@ -86,10 +86,28 @@ class VerifyEntrySerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class VerifyResultSerializer(serializers.Serializer):
-    backup_id = serializers.IntegerField()
-    ok = serializers.BooleanField()
-    results = VerifyEntrySerializer(many=True)
+class VerificationSerializer(serializers.ModelSerializer):
+    """A verification run: queued by POST /api/backups/{id}/verify, read back by GET."""
+
+    backup_id = serializers.IntegerField(read_only=True)
+    checked_at = serializers.DateTimeField(source="finished_at", read_only=True, allow_null=True)
+    results = VerifyEntrySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Verification
+        fields = [
+            "id",
+            "backup_id",
+            "status",
+            "ok",
+            "checked_at",
+            "results",
+            "created_at",
+            "started_at",
+            "bytes_done",
+            "error",
+        ]
+        read_only_fields = fields
 
 
 class DeleteEntrySerializer(serializers.Serializer):

@@ -23,7 +23,7 @@ from apps.backups.api.serializers import (
     ManualBackupSerializer,
     RestoreRequestSerializer,
     RestoreSerializer,
-    VerifyResultSerializer,
+    VerificationSerializer,
 )
 from apps.backups.models import Backup, Restore
 from apps.common.filters import int_query_param
@@ -66,16 +66,33 @@ class BackupViewSet(
         backup = services.request_manual_backup(database, request.user)
         return Response(BackupSerializer(backup).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=VerifyResultSerializer)
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        methods=["GET"],
+        responses={200: VerificationSerializer, 404: OpenApiTypes.OBJECT},
+        description="The latest verification of the backup.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={202: VerificationSerializer, 409: OpenApiTypes.OBJECT},
+        description="Queue a verification of every saved copy; the worker runs it (or the one already queued).",
+    )
+    @action(detail=True, methods=["get", "post"])
     def verify(self, request, pk=None):
         backup = self.get_object()
-        try:
-            results = services.verify_backup(backup)
-        except services.BackupBusy as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        ok = bool(results) and all(r["status"] == "ok" for r in results)
-        return Response({"backup_id": backup.pk, "ok": ok, "results": results})
+        if request.method == "POST":
+            try:
+                verification = services.request_verification(backup, request.user)
+            except services.BackupBusy as exc:
+                return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return Response(VerificationSerializer(verification).data, status=status.HTTP_202_ACCEPTED)
+        verification = services.latest_verification(backup)
+        if verification is None:
+            return Response(
+                {"detail": f"Backup #{backup.pk} has not been verified yet; POST to this URL to verify it."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return Response(VerificationSerializer(verification).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("destination_id", int)],

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from apps.accounts import roles
 from apps.groups.models import Group
-from apps.notifications import notify
+from apps.notifications import delivery
 from apps.notifications.api.serializers import (
     ChannelTestResultSerializer,
     NotificationChannelSerializer,
@@ -65,7 +65,7 @@ class NotificationChannelViewSet(viewsets.ModelViewSet):
     def test(self, request, group_id=None, pk=None):
         """Send a test message now; 200 with ok false and the reason when the channel did not accept it."""
         channel = self.get_object()
-        return Response(notify.send_test(channel), status=status.HTTP_200_OK)
+        return Response(delivery.send_test(channel), status=status.HTTP_200_OK)
 
     @extend_schema(responses=NotificationLogSerializer(many=True))
     @action(detail=True, methods=["get"])

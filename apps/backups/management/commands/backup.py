@@ -6,14 +6,12 @@ import os
 import socket
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from django.utils import timezone
 
+from apps.backups import lifecycle
 from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
 from apps.backups.models import Backup
 from apps.backups.runner import run_backup
 from apps.databases.models import Database
-from apps.schedules.worker import keep_alive, lock_free_database
 
 
 class Command(BaseCommand):
@@ -37,7 +35,7 @@ class Command(BaseCommand):
 
         # Created already in progress and owned by this process, with a heartbeat,
         # so no worker claims it from the queue or reaps it as dead meanwhile.
-        with cancel_on_signals() as cancel, keep_alive(backup):
+        with cancel_on_signals() as cancel, lifecycle.keep_alive(backup):
             backup = run_backup(backup, cancel=cancel, on_progress=progress)
 
         for copy in backup.copies.order_by("id"):
@@ -59,17 +57,15 @@ class Command(BaseCommand):
 
     def _claim(self, database: Database) -> Backup:
         """Create this run's backup in progress, unless one of the database is already running."""
-        now = timezone.now()
-        with transaction.atomic():
-            if not lock_free_database(database.pk):
-                raise CommandError(
-                    f"A backup or restore of {database.name} is running; one run per database at a time"
-                )
-            return Backup.objects.create(
-                database=database,
-                trigger=Backup.Trigger.MANUAL,
-                status=Backup.Status.IN_PROGRESS,
-                worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
-                started_at=now,
-                heartbeat_at=now,
+        backup = lifecycle.create_running(
+            Backup,
+            database.pk,
+            f"cli:{socket.gethostname()}:{os.getpid()}",
+            database=database,
+            trigger=Backup.Trigger.MANUAL,
+        )
+        if backup is None:
+            raise CommandError(
+                f"A backup or restore of {database.name} is running; one run per database at a time"
             )
+        return backup

@@ -6,15 +6,13 @@ import os
 import socket
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from django.utils import timezone
 
+from apps.backups import lifecycle
 from apps.backups.management.commands._progress import cancel_on_signals, human_bytes
 from apps.backups.models import Backup, BackupCopy, Restore
-from apps.backups.runner import run_restore
+from apps.backups.restore import run_restore
 from apps.backups.services import RESTORABLE
 from apps.databases.models import Database
-from apps.schedules.worker import keep_alive, lock_free_database
 
 
 class Command(BaseCommand):
@@ -56,28 +54,25 @@ class Command(BaseCommand):
                 f"This replaces the data of database {database.name!r} ({database.database_name}). "
                 "Run again with --yes to confirm."
             )
-        now = timezone.now()
         # In progress and owned by this process from the start: no worker picks it up meanwhile.
-        with transaction.atomic():
-            if not lock_free_database(database.pk):
-                raise CommandError(
-                    f"A backup or restore of {database.name} is running; one run per database at a time"
-                )
-            restore = Restore.objects.create(
-                backup=backup,
-                target_database=database,
-                source_copy=source_copy,
-                status=Restore.Status.IN_PROGRESS,
-                worker_id=f"cli:{socket.gethostname()}:{os.getpid()}",
-                started_at=now,
-                heartbeat_at=now,
+        restore = lifecycle.create_running(
+            Restore,
+            database.pk,
+            f"cli:{socket.gethostname()}:{os.getpid()}",
+            backup=backup,
+            target_database=database,
+            source_copy=source_copy,
+        )
+        if restore is None:
+            raise CommandError(
+                f"A backup or restore of {database.name} is running; one run per database at a time"
             )
         self.stdout.write(f"Restore #{restore.pk}: backup #{backup.pk} into {database.name} started")
 
         def progress(done: int) -> None:
             self.stdout.write(f"  {human_bytes(done)} read")
 
-        with cancel_on_signals() as cancel, keep_alive(restore):
+        with cancel_on_signals() as cancel, lifecycle.keep_alive(restore):
             restore = run_restore(restore, cancel=cancel, on_progress=progress)
         if restore.status != Restore.Status.COMPLETED:
             raise CommandError(f"Restore #{restore.pk} failed: {restore.error}")
