@@ -129,7 +129,7 @@ class ScheduleToggleView(ScheduleScopedMixin, View):
     def post(self, request, pk):
         self.object = s = self.get_object()
         s.enabled = not s.enabled
-        s.next_run_at = s.compute_next_run() if s.enabled else None
+        s.refresh_next_run()
         s.save(update_fields=["enabled", "next_run_at", "updated_at"])
         if s.enabled:
             messages.success(
