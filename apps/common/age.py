@@ -188,6 +188,7 @@ def _key_lines(text: str) -> list[str]:
     """The non-blank lines of a key text that are not comments (age-keygen's '# …' lines)."""
     if not isinstance(text, str):
         raise AgeError("a key must be text")
+    text = text.lstrip("\ufeff")  # a key file saved by an editor that adds a byte-order mark
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 

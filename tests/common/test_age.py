@@ -115,6 +115,8 @@ def test_keys_from_age_keygen_import_with_their_comments(keygen):
     assert age.parse_identity(text) == identity
     assert age.recipient_of(text) == recipient
     assert age.parse_recipient(f"  {recipient}\n") == recipient
+    windows = "\ufeff" + text.replace("\n", "\r\n")  # a copy saved by a Windows editor
+    assert age.parse_identity(windows) == identity
 
 
 def test_generated_keys_work_with_the_age_cli(tmp_path):
