@@ -5,7 +5,7 @@ from apps.destinations.forms import SecretFieldsMixin, SecretTextarea, _secret_f
 from apps.destinations.models import Destination
 
 
-class DestinationAdminForm(SecretFieldsMixin, forms.ModelForm):
+class DestinationAdminForm(SecretFieldsMixin):
     """Secrets are write-only here too: blank keeps the stored value; the model's rules apply."""
 
     secret_access_key = _secret_field("Secret access key")

@@ -50,7 +50,7 @@ def _secret_field(label: str, textarea: bool = False) -> forms.CharField:
     )
 
 
-class SecretFieldsMixin:
+class SecretFieldsMixin(forms.ModelForm):
     """Write-only secrets for ModelForms of Destination (the HTML form and the admin).
 
     A blank secret keeps the stored value; a typed one is *entered* (the model
@@ -83,7 +83,7 @@ class SecretFieldsMixin:
                 data[name] = getattr(self.instance, name) if self.instance.pk else ""
 
 
-class DestinationForm(SecretFieldsMixin, forms.ModelForm):
+class DestinationForm(SecretFieldsMixin):
     secret_access_key = _secret_field("Secret access key")
     password = _secret_field("Password")
     private_key = _secret_field("Private key", textarea=True)
@@ -140,7 +140,9 @@ class DestinationForm(SecretFieldsMixin, forms.ModelForm):
         # The quick "add a folder" form on the database page has no kind selector.
         self.fields["kind"].required = False
         self.fields["port"].widget.attrs["placeholder"] = "22"
-        self.fields["lock_mode"].choices = [("", "No Object Lock"), *Destination.LockMode.choices]
+        lock_mode = self.fields["lock_mode"]
+        assert isinstance(lock_mode, forms.ChoiceField)
+        lock_mode.choices = [("", "No Object Lock"), *Destination.LockMode.choices]
         self.fields["host"].widget.attrs["autocomplete"] = "off"
         self.fields["username"].widget.attrs["autocomplete"] = "off"
         if self.instance.pk and self.instance.kind == Destination.Kind.SFTP:

@@ -83,7 +83,7 @@ class Destination(models.Model):
 
     @classmethod
     def _tracked_fields(cls) -> set[str]:
-        names = set()
+        names: set[str] = set()
         for group in (*cls.SECRET_FIELDS.values(), *cls.TARGET_FIELDS.values()):
             names.update(group)
         return names

@@ -102,8 +102,8 @@ def browse(raw: str | None) -> dict:
         )
     except OSError as exc:
         return {"path": check.resolved, "parent": None, "folders": [], "error": exc.strerror}
-    parent = os.path.dirname(check.resolved)
-    if not any(is_inside(parent, root) for root in allowed_roots()):
+    parent: str | None = os.path.dirname(check.resolved)
+    if not any(is_inside(parent or "", root) for root in allowed_roots()):
         parent = None
     return {
         "path": check.resolved,

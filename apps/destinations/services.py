@@ -150,5 +150,5 @@ def scan_host_key(host: str, port: int | None) -> dict:
     probe._clean_sftp(collect)
     if errors:
         raise ValidationError(errors)
-    host_key, fingerprint = _scan(probe.host, probe.port)
+    host_key, fingerprint = _scan(probe.host, probe.port or 22)
     return {"host_key": host_key, "fingerprint": fingerprint}

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 from django.views.generic import CreateView, DeleteView, UpdateView
+from django.views.generic.edit import ModelFormMixin, ProcessFormView
 
 from apps.accounts.roles import Role
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
@@ -24,7 +25,7 @@ SECRET_INPUTS = ("secret_access_key", "password", "private_key")
 class DestinationScopedMixin(ScopedObjectMixin):
     model = Destination
     required_role = Role.OWNER
-    context_object_name = "destination"
+    context_object_name: str | None = "destination"
 
     def scoped_queryset(self):
         visible = Database.objects.visible_to(self.request.user)
@@ -43,7 +44,7 @@ def _roots_context() -> dict:
     return {"allowed_roots": allowed_roots()}
 
 
-class HostKeyScanMixin:
+class HostKeyScanMixin(ModelFormMixin, ProcessFormView):
     """The "Scan host key" button: ask the server for its key and show the form again with it filled in.
 
     Nothing is saved: the owner compares the fingerprint and ticks the

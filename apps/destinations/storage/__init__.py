@@ -58,7 +58,7 @@ STORAGES: dict[str, type[Storage]] = {
 }
 
 
-def get_storage(destination) -> Storage:
+def get_storage(destination: Any) -> Storage:
     """Return the storage for a Destination; StorageError for a kind not supported yet."""
     try:
         cls = STORAGES[destination.kind]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 PARTIAL_SUFFIX = ".partial"
 FILE_MODE = 0o640
@@ -82,7 +82,8 @@ class Storage(ABC):
 
     kind: ClassVar[str]
 
-    def __init__(self, destination) -> None:
+    def __init__(self, destination: Any) -> None:
+        # Duck-typed: the attributes of its kind (a Destination row, or a SimpleNamespace).
         self.destination = destination
 
     @abstractmethod

@@ -111,7 +111,7 @@ class LocalStorage(Storage):
 
     @property
     def directory(self) -> str:
-        return self.destination.path
+        return str(self.destination.path)
 
     def location_for(self, file_name: str) -> str:
         return os.path.join(self.directory, file_name)

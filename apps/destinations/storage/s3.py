@@ -28,7 +28,7 @@ import math
 import re
 from base64 import b64encode
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from apps.destinations.storage.base import (
@@ -77,7 +77,7 @@ def part_size_for(part_number: int) -> int:
     return min(MAX_PART, MIN_PART << min(step, 20))
 
 
-def _client(destination):
+def _client(destination: Any) -> Any:
     """A boto3 S3 client for a destination, with timeouts, bounded retries and checksums only when required."""
     import boto3
     from botocore.config import Config
@@ -104,11 +104,13 @@ def _client(destination):
     )
 
 
-def _endpoint_label(destination) -> str:
-    return destination.endpoint_url or "AWS S3"
+def _endpoint_label(destination: Any) -> str:
+    return str(destination.endpoint_url or "AWS S3")
 
 
-def describe_s3_error(exc: Exception, action: str, destination, bucket: str, key: str = "") -> StorageError:
+def describe_s3_error(
+    exc: BaseException, action: str, destination: Any, bucket: str, key: str = ""
+) -> StorageError:
     """Turn a boto3/botocore exception into a StorageError subclass with a message for people.
 
     The message names the endpoint, bucket and action, never a secret.
@@ -158,7 +160,7 @@ def describe_s3_error(exc: Exception, action: str, destination, bucket: str, key
     return StorageError(f"S3 {action} failed for {where}: {type(exc).__name__}")
 
 
-def _lock_kwargs(destination, now: datetime | None = None) -> dict:
+def _lock_kwargs(destination: Any, now: datetime | None = None) -> dict[str, Any]:
     mode = getattr(destination, "lock_mode", None)
     if not mode:
         return {}
@@ -182,7 +184,7 @@ class S3Writer(Writer):
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._parts: list[dict] = []
+        self._parts: list[dict[str, Any]] = []
         self._done = False
         self._locked = bool(getattr(self.destination, "lock_mode", None))
 
@@ -231,7 +233,7 @@ class S3Writer(Writer):
 
     # -- finishing ---------------------------------------------------------
 
-    def _metadata(self) -> dict:
+    def _metadata(self) -> dict[str, str]:
         return {META_SHA256: self._hash.hexdigest(), META_SIZE: str(self.size)}
 
     def commit(self) -> None:
@@ -311,7 +313,9 @@ class S3Writer(Writer):
                 pass
 
 
-def copy_onto_itself(client, bucket: str, key: str, size: int, metadata: dict, destination) -> str | None:
+def copy_onto_itself(
+    client: Any, bucket: str, key: str, size: int, metadata: dict[str, str], destination: Any
+) -> str | None:
     """Replace an object's metadata by a server-side copy onto itself (part by part above 5 GiB).
 
     Return the new version's id on a versioned bucket, else None.
@@ -328,7 +332,7 @@ def copy_onto_itself(client, bucket: str, key: str, size: int, metadata: dict, d
             ContentType="application/octet-stream",
             **lock,
         )
-        return response.get("VersionId")
+        return cast("str | None", response.get("VersionId"))
     upload_id = client.create_multipart_upload(
         Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream", **lock
     )["UploadId"]
@@ -355,7 +359,7 @@ def copy_onto_itself(client, bucket: str, key: str, size: int, metadata: dict, d
         except Exception:  # noqa: BLE001
             pass
         raise
-    return response.get("VersionId")
+    return cast("str | None", response.get("VersionId"))
 
 
 class S3Reader(io.RawIOBase):
@@ -373,7 +377,7 @@ class S3Reader(io.RawIOBase):
         self._size = size
         self._version_id = version_id
         self._pos = 0
-        self._body = None
+        self._body: Any = None
 
     @property
     def size(self) -> int:
@@ -416,7 +420,7 @@ class S3Reader(io.RawIOBase):
             error = describe_s3_error(exc, "GetObject", self._storage.destination, self._bucket, self._key)
             raise OSError(str(error)) from exc
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         if self.closed:
             raise ValueError("I/O operation on closed file")
         if self._pos >= self._size or len(buffer) == 0:
@@ -452,19 +456,19 @@ class S3Storage(Storage):
 
     kind = "s3"
 
-    def __init__(self, destination) -> None:
+    def __init__(self, destination: Any) -> None:
         super().__init__(destination)
-        self._client = None
+        self._client: Any = None
 
     @property
-    def client(self):
+    def client(self) -> Any:
         if self._client is None:
             self._client = _client(self.destination)
         return self._client
 
     @property
     def bucket(self) -> str:
-        return self.destination.bucket
+        return str(self.destination.bucket)
 
     def key_for(self, file_name: str) -> str:
         if "/" in file_name or file_name in ("", ".", ".."):
@@ -493,22 +497,23 @@ class S3Storage(Storage):
             raise StorageError("The S3 destination has no bucket")
         return S3Writer(self, self.key_for(file_name))
 
-    def _head(self, bucket: str, key: str) -> dict:
+    def _head(self, bucket: str, key: str) -> dict[str, Any]:
         try:
-            return self.client.head_object(Bucket=bucket, Key=key)
+            return cast("dict[str, Any]", self.client.head_object(Bucket=bucket, Key=key))
         except Exception as exc:
             raise describe_s3_error(exc, "HeadObject", self.destination, bucket, key) from exc
 
     def open_reader(self, location: str) -> BinaryIO:
         bucket, key = self.parse_location(location)
         head = self._head(bucket, key)
-        return S3Reader(self, bucket, key, int(head["ContentLength"]), head.get("VersionId"))
+        reader = S3Reader(self, bucket, key, int(head["ContentLength"]), head.get("VersionId"))
+        return cast(BinaryIO, reader)
 
     def size(self, location: str) -> int:
         bucket, key = self.parse_location(location)
         return int(self._head(bucket, key)["ContentLength"])
 
-    def metadata(self, location: str) -> dict:
+    def metadata(self, location: str) -> dict[str, str]:
         """The object's BackupManager metadata: {"bm-sha256": ..., "bm-size": ...} (empty if none)."""
         bucket, key = self.parse_location(location)
         return dict(self._head(bucket, key).get("Metadata") or {})

@@ -19,7 +19,8 @@ import hashlib
 import io
 import posixpath
 import socket
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
 from apps.destinations.storage.base import (
@@ -30,6 +31,8 @@ from apps.destinations.storage.base import (
     StorageUnreachable,
     Writer,
 )
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT = 10
 CHANNEL_TIMEOUT = 60
@@ -49,13 +52,13 @@ class HostKeyError(ValueError):
     """A host key line that cannot be used; the message says why."""
 
 
-def fingerprint(key) -> str:
+def fingerprint(key: Any) -> str:
     """OpenSSH's SHA256 fingerprint of a paramiko key: `SHA256:<base64, no padding>`."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def parse_host_key(line: str):
+def parse_host_key(line: str) -> tuple[str, Any]:
     """Parse a known_hosts line (`[host]:port ssh-ed25519 AAAA…` or just `ssh-ed25519 AAAA…`).
 
     Return (normalised line `<type> <base64>`, paramiko key); HostKeyError if it is not a key.
@@ -78,7 +81,7 @@ def parse_host_key(line: str):
     )
 
 
-def parse_private_key(text: str):
+def parse_private_key(text: str) -> Any:
     """Parse an OpenSSH/PEM private key given as text, in memory; ValueError with a reason if it is not one."""
     import paramiko
 
@@ -142,7 +145,7 @@ def _os_reason(exc: BaseException) -> str:
 class SFTPConnection:
     """One logged-in SSH connection and its SFTP session; close() ends both."""
 
-    def __init__(self, destination) -> None:
+    def __init__(self, destination: Any) -> None:
         import paramiko
 
         self.destination = destination
@@ -178,7 +181,9 @@ class SFTPConnection:
                 channel_timeout=CONNECT_TIMEOUT,
             )
             self.sftp = self.client.open_sftp()
-            self.sftp.get_channel().settimeout(CHANNEL_TIMEOUT)
+            channel = self.sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(CHANNEL_TIMEOUT)
         except paramiko.BadHostKeyException as exc:
             self.client.close()
             raise StorageUnreachable(
@@ -204,7 +209,7 @@ class SFTPConnection:
             pass
 
 
-def _io_error(exc: OSError, action: str, path: str, where: str) -> StorageError:
+def _io_error(exc: OSError | EOFError, action: str, path: str, where: str) -> StorageError:
     if isinstance(exc, FileNotFoundError):
         return StorageMissing(f"File sftp://{where}{path} is missing")
     if isinstance(exc, PermissionError):
@@ -290,7 +295,7 @@ class SFTPWriter(Writer):
         self._conn.close()
 
 
-def _makedirs(sftp, folder: str) -> None:
+def _makedirs(sftp: Any, folder: str) -> None:
     """mkdir -p on the server."""
     missing = []
     while folder not in ("", "/"):
@@ -307,7 +312,7 @@ def _makedirs(sftp, folder: str) -> None:
 class SFTPReader(io.RawIOBase):
     """A seekable read-only stream over a remote file; each read asks for up to 1 MiB in parallel requests."""
 
-    def __init__(self, conn: SFTPConnection, fh, size: int) -> None:
+    def __init__(self, conn: SFTPConnection, fh: Any, size: int) -> None:
         super().__init__()
         self._conn = conn
         self._fh = fh
@@ -334,7 +339,7 @@ class SFTPReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         if self.closed:
             raise ValueError("I/O operation on closed file")
         want = min(len(buffer), READ_WINDOW, self._size - self._pos)
@@ -404,14 +409,14 @@ class SFTPStorage(Storage):
         path = self._path_of(location)
         conn = SFTPConnection(self.destination)
         try:
-            size = conn.sftp.stat(path).st_size
+            size = int(conn.sftp.stat(path).st_size or 0)
             fh = conn.sftp.open(path, "rb")
         except (OSError, EOFError) as exc:
             conn.close()
             raise _io_error(exc, "open", path, conn.where) from None
-        return SFTPReader(conn, fh, size)
+        return cast(BinaryIO, SFTPReader(conn, fh, size))
 
-    def _with_connection(self, location: str, action: str, fn):
+    def _with_connection(self, location: str, action: str, fn: Callable[[Any, str], T]) -> T:
         path = self._path_of(location)
         conn = SFTPConnection(self.destination)
         try:
@@ -422,7 +427,7 @@ class SFTPStorage(Storage):
             conn.close()
 
     def size(self, location: str) -> int:
-        return self._with_connection(location, "stat", lambda sftp, path: sftp.stat(path).st_size)
+        return self._with_connection(location, "stat", lambda sftp, path: int(sftp.stat(path).st_size))
 
     def exists(self, location: str) -> bool:
         try:
@@ -432,7 +437,7 @@ class SFTPStorage(Storage):
         return True
 
     def delete(self, location: str) -> None:
-        def remove(sftp, path):
+        def remove(sftp: Any, path: str) -> None:
             try:
                 sftp.remove(path)
             except FileNotFoundError:
@@ -444,7 +449,7 @@ class SFTPStorage(Storage):
         if not location:
             return False
 
-        def remove(sftp, path):
+        def remove(sftp: Any, path: str) -> bool:
             try:
                 sftp.remove(path + PARTIAL_SUFFIX)
             except FileNotFoundError:
