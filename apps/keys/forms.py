@@ -18,7 +18,7 @@ class GenerateKeyForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("auto_id", "id_genkey_%s")
+        kwargs.setdefault("prefix", "genkey")  # two key forms share the group page: unique names and ids
         super().__init__(*args, **kwargs)
         self.fields["name"].widget.attrs["autocomplete"] = "off"
 
@@ -32,7 +32,7 @@ class ImportKeyForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("auto_id", "id_impkey_%s")
+        kwargs.setdefault("prefix", "impkey")
         super().__init__(*args, **kwargs)
         self.fields["name"].widget.attrs["autocomplete"] = "off"
         self.fields["recipient"].widget.attrs.update(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -37,12 +39,14 @@ def test_members_see_the_keys_and_only_owners_get_the_forms(
 
     owner_html = client_for(user).get(group_page(group)).content.decode()
     assert "Generate key" in owner_html and "Import key" in owner_html
+    ids = re.findall(r'\sid="([^"]+)"', owner_html)
+    assert len(ids) == len(set(ids)), "duplicate ids on the group page"
     assert reverse("keys:delete", args=[key.pk]) in owner_html
 
 
 def test_generating_shows_the_secret_key_once_with_a_store_it_now_message(group, user):
     client = client_for(user)
-    response = client.post(reverse("keys:generate", args=[group.pk]), {"name": "offsite"})
+    response = client.post(reverse("keys:generate", args=[group.pk]), {"genkey-name": "offsite"})
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -57,7 +61,7 @@ def test_generating_shows_the_secret_key_once_with_a_store_it_now_message(group,
 
 def test_keep_identity_on_the_page_keeps_it_encrypted(group, user):
     response = client_for(user).post(
-        reverse("keys:generate", args=[group.pk]), {"name": "in-app", "keep_identity": "on"}
+        reverse("keys:generate", args=[group.pk]), {"genkey-name": "in-app", "genkey-keep_identity": "on"}
     )
     key = GroupKey.objects.get()
     assert key.has_identity and key.identity in response.content.decode()
@@ -67,7 +71,9 @@ def test_keep_identity_on_the_page_keeps_it_encrypted(group, user):
 def test_importing_a_recipient_redirects_to_the_keys_section(group, user):
     _, recipient = age.generate_identity()
     response = client_for(user).post(
-        reverse("keys:import", args=[group.pk]), {"name": "laptop", "recipient": recipient}, follow=True
+        reverse("keys:import", args=[group.pk]),
+        {"impkey-name": "laptop", "impkey-recipient": recipient},
+        follow=True,
     )
     assert response.redirect_chain[-1][0] == group_page(group) + "#keys"
     assert "Key “laptop” imported" in response.content.decode()
@@ -76,11 +82,13 @@ def test_importing_a_recipient_redirects_to_the_keys_section(group, user):
 
 def test_a_bad_recipient_or_a_taken_name_comes_back_as_a_form_error(group, user):
     client = client_for(user)
-    response = client.post(reverse("keys:import", args=[group.pk]), {"name": "x", "recipient": "age1oops"})
+    response = client.post(
+        reverse("keys:import", args=[group.pk]), {"impkey-name": "x", "impkey-recipient": "age1oops"}
+    )
     assert response.status_code == 400
     assert "Not a valid age recipient" in response.content.decode()
     services.create_key(group, "offsite")
-    response = client.post(reverse("keys:generate", args=[group.pk]), {"name": "OFFSITE"})
+    response = client.post(reverse("keys:generate", args=[group.pk]), {"genkey-name": "OFFSITE"})
     assert response.status_code == 400
     assert "This group already has a key named “OFFSITE”." in response.content.decode()
     assert GroupKey.objects.count() == 1
@@ -91,10 +99,10 @@ def test_members_below_owner_cannot_generate_import_or_delete(group, other_user,
     Membership.objects.create(user=other_user, group=group, role=role)
     key = services.create_key(group, "offsite").key
     client = client_for(other_user)
-    assert client.post(reverse("keys:generate", args=[group.pk]), {"name": "x"}).status_code == 403
+    assert client.post(reverse("keys:generate", args=[group.pk]), {"genkey-name": "x"}).status_code == 403
     assert (
         client.post(
-            reverse("keys:import", args=[group.pk]), {"name": "x", "recipient": key.recipient}
+            reverse("keys:import", args=[group.pk]), {"impkey-name": "x", "impkey-recipient": key.recipient}
         ).status_code
         == 403
     )
@@ -105,12 +113,14 @@ def test_members_below_owner_cannot_generate_import_or_delete(group, other_user,
 def test_outsiders_get_404(group, other_user):
     key = services.create_key(group, "offsite").key
     client = client_for(other_user)
-    assert client.post(reverse("keys:generate", args=[group.pk]), {"name": "x"}).status_code == 404
+    assert client.post(reverse("keys:generate", args=[group.pk]), {"genkey-name": "x"}).status_code == 404
     assert client.get(reverse("keys:delete", args=[key.pk])).status_code == 404
 
 
 def test_a_post_without_the_csrf_token_is_refused(group, user):
-    response = client_for(user, csrf=True).post(reverse("keys:generate", args=[group.pk]), {"name": "x"})
+    response = client_for(user, csrf=True).post(
+        reverse("keys:generate", args=[group.pk]), {"genkey-name": "x"}
+    )
     assert response.status_code == 403
     assert not GroupKey.objects.exists()
 
