@@ -172,3 +172,74 @@ def test_without_recipients_the_stored_bytes_are_plain_compression(tmp_path):
     stored = Path(result.outcomes[0].location).read_bytes()
     assert stored.startswith(b"\x28\xb5\x2f\xfd")  # a zstd frame, no age header
     assert subprocess.run(["zstd", "-d", "-c"], input=stored, capture_output=True).stdout == PAYLOAD
+
+
+def _pg_conn(pg_server, name: str):
+    from apps.engines import ConnectionInfo
+
+    return ConnectionInfo(
+        engine="postgresql",
+        host=pg_server["host"],
+        port=int(pg_server["port"]),
+        database_name=name,
+        username=pg_server["user"],
+        password=pg_server["password"],
+    )
+
+
+def test_a_postgresql_backup_restores_by_hand_and_in_the_app(pg_server, pg_database, key, tmp_path):
+    """The README's recovery: age -d -i key.txt x.dump.zst.age | zstd -d | pg_restore, with no BackupManager."""
+    from apps.engines import get_engine
+
+    key_file, identity, recipient = key
+    source = pg_database()
+    with pg_database.connect(source) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)")
+        cur.execute("INSERT INTO orders SELECT i, md5(i::text) FROM generate_series(1, 5000) i")
+    engine = get_engine("postgresql")
+    (tmp_path / "work").mkdir()
+    stream = engine.dump(_pg_conn(pg_server, source), timeout=60, workdir=tmp_path / "work")
+    writers = writers_in(tmp_path, "orders.dump.zst.age", count=1)
+
+    result = run_pipeline(stream, writers, "zstd", timeout=60, recipients=[recipient])
+
+    assert result.ok, result.error
+    stored = writers[0].location
+    by_hand = pg_database()
+    bindir = Path(os.environ.get("BM_TEST_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+    script = '"$AGE" -d -i "$KEY" "$FILE" | zstd -d | "$PG_RESTORE" --no-owner -d "$TARGET"'
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        env={
+            **os.environ,
+            "AGE": _tool("age"),
+            "KEY": str(key_file),
+            "FILE": stored,
+            "PG_RESTORE": str(bindir / "pg_restore"),
+            "TARGET": by_hand,
+            "PGHOST": pg_server["host"],
+            "PGPORT": str(pg_server["port"]),
+            "PGUSER": pg_server["user"],
+            "PGPASSWORD": pg_server["password"],
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with pg_database.connect(by_hand) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), max(note) FROM orders")
+        restored = cur.fetchone()
+    assert restored[0] == 5000
+
+    # In the app: decrypt and decompress in the stream, straight into the engine's restore.
+    in_app = pg_database()
+    with open(stored, "rb") as fh:
+        engine.restore(
+            _pg_conn(pg_server, in_app),
+            encryption.open_stored(fh, "zstd", [identity]),
+            timeout=60,
+            workdir=tmp_path / "work",
+        )
+    with pg_database.connect(in_app) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), max(note) FROM orders")
+        assert cur.fetchone() == restored
