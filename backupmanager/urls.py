@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from apps.common.views import health
+from apps.schedules.health import health
 
 api_patterns = [
     path("auth/", include("apps.accounts.api.urls")),

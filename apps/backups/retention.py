@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.backups import services
 from apps.backups.models import Backup, Restore
 from apps.schedules.models import Schedule
 
@@ -172,8 +173,6 @@ def apply(schedule: Schedule, now: datetime | None = None) -> list[int]:
 
     A backup whose deletion fails is logged and skipped; the next pass tries again.
     """
-    from apps.backups import services
-
     deleted: list[int] = []
     for decision in plan(schedule, now).delete:
         backup = Backup.objects.filter(pk=decision.backup_id, status__in=Backup.TERMINAL).first()

@@ -1,4 +1,4 @@
-"""The health check for load balancers and monitors."""
+"""GET /health for load balancers and monitors: the metadata database and the worker's heartbeat."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from apps.schedules.worker_status import scheduler_health
+
 
 def scheduler_status() -> dict:
     """Describe the worker's heartbeat (age, and stale when no worker beat lately)."""
-    from apps.schedules.worker_status import scheduler_health
-
     try:
         return scheduler_health()
     except Exception:  # the metadata database is down: health() reports that already

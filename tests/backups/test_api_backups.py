@@ -474,3 +474,15 @@ def test_the_password_is_in_no_response_or_log(
     assert SECRET not in backup.error
     assert SECRET not in caplog.text
     assert not BackupCopy.objects.filter(backup=backup, status="completed").exists()
+
+
+def test_deleting_a_backup_a_restore_is_reading_is_409_and_keeps_it(api_client, backup, sqlite_database):
+    restore = Restore.objects.create(backup=backup, target_database=sqlite_database, status="pending")
+    response = api_client.delete(f"/api/backups/{backup.pk}?delete_files=true")
+    assert response.status_code == 409
+    assert response.data == {
+        "detail": f"Backup #{backup.pk} is being restored (restore #{restore.pk}); "
+        "delete it once that has finished"
+    }
+    assert Backup.objects.filter(pk=backup.pk).exists()
+    assert all(Path(c.location).exists() for c in backup.copies.all())
