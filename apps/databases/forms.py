@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from django import forms
 
 from apps.databases.models import Database
-from apps.engines import ENGINES, ConnectionInfo
-from apps.engines.sqlite import path_problem as sqlite_path_problem
+from apps.engines import ConnectionInfo
 from apps.groups.models import Group
 from apps.keys.models import GroupKey
 
-NETWORK_FIELDS = ("host", "port", "username", "password")
 CONNECTION_FIELDS = ("engine", "host", "port", "database_name", "username", "password")
 
 
@@ -83,29 +79,6 @@ class DatabaseForm(forms.ModelForm):
     def clean_name(self):
         return self.cleaned_data["name"].strip()
 
-    def clean(self):
-        data = super().clean()
-        engine = data.get("engine")
-        if engine not in ENGINES:
-            return data
-        if engine == "sqlite":
-            path = (data.get("database_name") or "").strip()
-            if path and not os.path.isabs(path):
-                self.add_error(
-                    "database_name", "Enter the absolute path of the SQLite file (it starts with /)."
-                )
-            elif path and (problem := sqlite_path_problem(path)):
-                self.add_error("database_name", problem)
-            data["database_name"] = path
-            for name in NETWORK_FIELDS:
-                data[name] = None if name == "port" else ""
-        else:
-            if not (data.get("host") or "").strip():
-                self.add_error("host", "Enter the server's host name or IP address.")
-            if not data.get("port"):
-                data["port"] = ENGINES[engine].default_port
-        return data
-
     def _post_clean(self):
         keep_password = self.instance.password if self.instance.pk else ""
         super()._post_clean()
@@ -116,20 +89,12 @@ class DatabaseForm(forms.ModelForm):
             self.instance.password = keep_password
 
     def connection_info(self) -> ConnectionInfo:
-        """What the engine needs to try this form's settings (valid connection fields required)."""
-        data = self.cleaned_data
-        password = data.get("password") or ""
-        if not password and self.instance.pk and not data.get("clear_password"):
-            password = Database.objects.get(pk=self.instance.pk).password or ""
-        return ConnectionInfo(
-            engine=data["engine"],
-            host=data.get("host") or "",
-            port=data.get("port"),
-            database_name=data.get("database_name") or "",
-            username=data.get("username") or "",
-            password=password if data["engine"] != "sqlite" else "",
-            options=dict(self.instance.options or {}) if self.instance.pk else {},
-        )
+        """What the engine needs to try this form's settings (valid connection fields required).
+
+        The instance carries them once the form is validated: the typed or kept password and the
+        fields as Database.clean() settled them for the engine (default port, SQLite without host).
+        """
+        return self.instance.connection_info()
 
     def connection_errors(self) -> dict:
         """Errors that keep a connection test from running (name and group do not matter)."""

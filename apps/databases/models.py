@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,7 +12,8 @@ from django.utils.text import slugify
 
 from apps.common.fields import EncryptedTextField
 from apps.common.querysets import GroupScopedQuerySet
-from apps.engines import ENGINE_CHOICES, ConnectionInfo
+from apps.engines import ENGINE_CHOICES, ENGINES, ConnectionInfo
+from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.keys.models import GroupKey
 
 KEY_OF_ANOTHER_GROUP = "Choose an encryption key of the database's own group."
@@ -70,12 +73,38 @@ class Database(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """The encryption key, if any, is one of the database's own group."""
+        """The connection fields follow the engine; the encryption key, if any, is of the database's group.
+
+        SQLite: an absolute file path under BM_SQLITE_ROOTS (never the metadata database nor a
+        backup folder), and no host, port, user or password. Network engines: a host, and the
+        engine's default port when none is given. The one check for the page, the API and the admin.
+        """
         super().clean()
+        errors = self._settle_connection()
         if self.encryption_key_id is not None and self.group_id is not None:
             other = GroupKey.objects.filter(pk=self.encryption_key_id).exclude(group_id=self.group_id)
             if other.exists():
-                raise ValidationError({"encryption_key": KEY_OF_ANOTHER_GROUP})
+                errors["encryption_key"] = [KEY_OF_ANOTHER_GROUP]
+        if errors:
+            raise ValidationError(errors)
+
+    def _settle_connection(self) -> dict[str, list[str]]:
+        if self.engine not in ENGINES:
+            return {}  # the field's own validation names the engine
+        if self.engine == "sqlite":
+            self.database_name = path = (self.database_name or "").strip()
+            self.host, self.port, self.username, self.password = "", None, "", ""
+            if path and not os.path.isabs(path):
+                return {"database_name": ["Enter the absolute path of the SQLite file (it starts with /)."]}
+            if path and (problem := sqlite_path_problem(path)):
+                return {"database_name": [problem]}
+            return {}
+        self.host = (self.host or "").strip()
+        if not self.port:
+            self.port = ENGINES[self.engine].default_port
+        if not self.host:
+            return {"host": ["Enter the server's host name or IP address."]}
+        return {}
 
     def validate_constraints(self, exclude=None):
         """The constraints, with the name clash reported on the name field and naming the other database."""

@@ -5,8 +5,7 @@ from rest_framework import serializers
 from apps.accounts import roles
 from apps.common.serializers import ValidatedModelSerializer
 from apps.databases.models import Database
-from apps.engines import ENGINE_CHOICES, ENGINES
-from apps.engines.sqlite import path_problem as sqlite_path_problem
+from apps.engines import ENGINE_CHOICES
 from apps.groups.models import Group
 from apps.keys.models import GroupKey
 
@@ -75,35 +74,13 @@ class DatabaseSerializer(ValidatedModelSerializer):
         return value
 
     def validate(self, attrs):
-        merged = {**self._current(), **attrs}
-        engine = merged.get("engine")
-        errors = {}
-        if engine == "sqlite":
-            problem = sqlite_path_problem(merged.get("database_name") or "")
-            if problem:
-                errors["database_name"] = problem
-        elif engine in ENGINES:
-            if not (merged.get("host") or "").strip():
-                errors["host"] = "This field is required for this engine."
-            if not (merged.get("database_name") or "").strip():
-                errors["database_name"] = "This field is required."
-            if merged.get("port") is None:
-                attrs["port"] = ENGINES[engine].default_port
-        if errors:
-            raise serializers.ValidationError(errors)
-        # The model's own rules (its constraints, e.g. names unique per group whatever the case).
+        # The model's rules (Database.clean: fields per engine, the key's group; its constraints).
         try:
             return super().validate(attrs)
         except serializers.ValidationError as exc:
             if isinstance(exc.detail, dict) and "encryption_key" in exc.detail:
                 exc.detail["encryption_key_id"] = exc.detail.pop("encryption_key")
             raise
-
-    def _current(self) -> dict:
-        if self.instance is None:
-            return {}
-        fields = ["group_id", "name", "engine", "host", "port", "database_name"]
-        return {f: getattr(self.instance, f) for f in fields}
 
 
 class ConnectionTestSerializer(DatabaseSerializer):
