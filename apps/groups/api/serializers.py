@@ -4,11 +4,11 @@ from rest_framework import serializers
 
 from apps.accounts import roles
 from apps.accounts.models import Membership
-from apps.common.serializers import StrictSerializerMixin
+from apps.common.serializers import StrictSerializerMixin, ValidatedModelSerializer
 from apps.groups.models import Group
 
 
-class GroupSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class GroupSerializer(ValidatedModelSerializer):
     role = serializers.SerializerMethodField()
 
     class Meta:
