@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.common.fields import EncryptedTextField
+from apps.destinations.storage.sftp import HostKeyError, parse_host_key, parse_private_key
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -75,19 +76,6 @@ class Destination(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.where})"
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._stored = {name: getattr(instance, name, None) for name in cls._tracked_fields()}
-        return instance
-
-    @classmethod
-    def _tracked_fields(cls) -> set[str]:
-        names: set[str] = set()
-        for group in (*cls.SECRET_FIELDS.values(), *cls.TARGET_FIELDS.values()):
-            names.update(group)
-        return names
-
     # -- secrets -----------------------------------------------------------
 
     def enter_secret(self, name: str, value: str) -> None:
@@ -116,10 +104,13 @@ class Destination(models.Model):
 
     def target_changes(self) -> list[str]:
         """The fields naming where this destination's secrets go that differ from the stored row."""
-        stored = getattr(self, "_stored", None)
-        if not self.pk or stored is None:
+        fields = self.TARGET_FIELDS.get(self.kind, ())
+        if not self.pk or not fields:
             return []
-        return [f for f in self.TARGET_FIELDS.get(self.kind, ()) if stored.get(f) != getattr(self, f)]
+        stored = type(self).objects.filter(pk=self.pk).values(*fields).first()
+        if stored is None:
+            return []
+        return [f for f in fields if stored[f] != getattr(self, f)]
 
     def reused_secrets(self) -> list[str]:
         """Stored secrets that would go to a new place without having been entered again."""
@@ -212,8 +203,6 @@ class Destination(models.Model):
             error("lock_days", "Days of Object Lock need a lock mode (governance or compliance).")
 
     def _clean_sftp(self, error) -> None:
-        from apps.destinations.storage.sftp import HostKeyError, parse_host_key, parse_private_key
-
         self.host = (self.host or "").strip()
         if not self.host:
             error("host", "Enter the SFTP server's host name or IP address.")

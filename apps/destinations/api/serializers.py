@@ -90,7 +90,6 @@ class DestinationSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     def validate(self, attrs):
         destination = copy.copy(self.instance) if self.instance is not None else Destination()
         if self.instance is not None:
-            destination._stored = dict(getattr(self.instance, "_stored", {}))
             destination.__dict__.pop("_entered", None)
         destination.database = self.context["database"]
         secrets = {}
@@ -157,6 +156,12 @@ class ScanHostKeySerializer(StrictSerializerMixin, serializers.Serializer):
 class HostKeySerializer(serializers.Serializer):
     host_key = serializers.CharField()
     fingerprint = serializers.CharField()
+
+
+class ScanFailedSerializer(serializers.Serializer):
+    detail = serializers.CharField(
+        help_text="Why the server's key could not be read, or which field is wrong."
+    )
 
 
 class DestinationTestResultSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from apps.destinations.api.serializers import (
     DestinationTestResultSerializer,
     HostKeySerializer,
     PathCheckSerializer,
+    ScanFailedSerializer,
     ScanHostKeySerializer,
     ValidatePathSerializer,
 )
@@ -76,7 +77,7 @@ class DestinationViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=ScanHostKeySerializer,
-        responses={200: HostKeySerializer, 400: DestinationTestResultSerializer},
+        responses={200: HostKeySerializer, 400: ScanFailedSerializer},
     )
     @action(detail=False, methods=["post"], url_path="scan-host-key")
     def scan_host_key(self, request, database_id=None):
