@@ -99,3 +99,19 @@ def identities_for(group_id: int, recipient: str) -> list[str]:
     """The kept secret keys of a group that open files encrypted to `recipient` (maybe none)."""
     keys = GroupKey.objects.filter(group_id=group_id, recipient=recipient).exclude(identity="")
     return [key.identity for key in keys]
+
+
+def clean_identity_for(text: str, recipient: str) -> str:
+    """Return the canonical secret key in `text` if it opens files encrypted to `recipient`.
+
+    For a restore request that brings its own key: a bad or wrong key is a clear
+    ValidationError at request time, never a failed restore later.
+    """
+    try:
+        identity = age.parse_identity(text or "")
+        matches = age.recipient_of(identity) == recipient
+    except age.AgeError as exc:
+        raise ValidationError(str(exc)) from None
+    if not matches:
+        raise ValidationError(f"This secret key does not open this backup: it was encrypted to {recipient}.")
+    return identity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.sites import site
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
@@ -180,3 +181,16 @@ def test_identities_for_a_recipient_are_the_kept_secret_keys_of_the_group(group,
     assert services.identities_for(group.pk, not_kept.key.recipient) == []
     assert services.identities_for(make_group(owner=user).pk, kept.key.recipient) == []
     assert age.recipient_of(kept.identity) == kept.key.recipient
+
+
+def test_a_restore_key_is_checked_against_the_backups_recipient():
+    identity, recipient = age.generate_identity()
+    other_identity, _ = age.generate_identity()
+    key_file = f"# created: now\n# public key: {recipient}\n{identity}\n"
+    assert services.clean_identity_for(key_file, recipient) == identity
+    with pytest.raises(ValidationError, match=f"does not open this backup: it was encrypted to {recipient}"):
+        services.clean_identity_for(other_identity, recipient)
+    with pytest.raises(ValidationError, match="Not an age secret key"):
+        services.clean_identity_for("hunter2", recipient)
+    with pytest.raises(ValidationError, match="No secret key found"):
+        services.clean_identity_for("", recipient)
