@@ -158,3 +158,22 @@ def test_private_keys_and_host_keys_are_parsed_in_memory_with_reasons():
         parse_host_key("ssh-ed25519")
     with pytest.raises(ValueError, match="does not decode"):
         parse_host_key("ssh-ed25519 AAAA!!!")
+
+
+def test_a_reader_hands_out_windows_in_order_across_odd_reads_and_seeks(sftp, monkeypatch):
+    from apps.destinations.storage import sftp as sftp_module
+
+    monkeypatch.setattr(sftp_module, "READ_WINDOW", 100_000)  # several windows, not aligned to requests
+    storage = get_storage(sftp.destination())
+    data = os.urandom(1_000_003)
+    location = write(storage, "windows.dump", data)
+    with storage.open_reader(location) as fh:
+        got = b""
+        while piece := fh.read(77_777):
+            got += piece
+        assert got == data
+        fh.seek(123_456)
+        assert fh.read(300_000) == data[123_456:423_456]
+        fh.seek(10)
+        assert fh.read(5) == data[10:15]
+        assert fh.tell() == 15

@@ -19,7 +19,7 @@ import hashlib
 import io
 import posixpath
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -36,8 +36,8 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT = 10
 CHANNEL_TIMEOUT = 60
-# paramiko asks for at most 32 KiB per request; a read asks for this many at once.
-READ_WINDOW = 1 << 20
+# paramiko asks for at most 32 KiB per request; a reader keeps one window of them in flight.
+READ_WINDOW = 8 << 20
 REQUEST_SIZE = 32768
 KEY_TYPES = (
     "ssh-ed25519",
@@ -310,7 +310,12 @@ def _makedirs(sftp: Any, folder: str) -> None:
 
 
 class SFTPReader(io.RawIOBase):
-    """A seekable read-only stream over a remote file; each read asks for up to 1 MiB in parallel requests."""
+    """A seekable read-only stream over a remote file.
+
+    Reads ask for a window of READ_WINDOW bytes at once (32 KiB requests in
+    flight together, paramiko's readv) and hand it out as it arrives, so at
+    most one window is held in memory, however slowly the caller consumes.
+    """
 
     def __init__(self, conn: SFTPConnection, fh: Any, size: int) -> None:
         super().__init__()
@@ -318,6 +323,8 @@ class SFTPReader(io.RawIOBase):
         self._fh = fh
         self._size = size
         self._pos = 0
+        self._window: Iterator[bytes] | None = None
+        self._pending = b""
 
     @property
     def size(self) -> int:
@@ -336,30 +343,55 @@ class SFTPReader(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         if base + offset < 0:
             raise ValueError("negative seek position")
-        self._pos = base + offset
+        if base + offset != self._pos:
+            self._drop_window()
+            self._pos = base + offset
         return self._pos
+
+    def _drop_window(self) -> None:
+        # Requests already sent are answered into paramiko's buffers and dropped there.
+        self._window = None
+        self._pending = b""
+
+    def _next_piece(self) -> bytes:
+        if self._pending:
+            piece, self._pending = self._pending, b""
+            return piece
+        if self._window is not None:
+            piece = next(self._window, b"")
+            if piece:
+                return piece
+        start = self._pos
+        end = min(self._size, start + READ_WINDOW)
+        if start >= end:
+            return b""
+        chunks = [(offset, min(REQUEST_SIZE, end - offset)) for offset in range(start, end, REQUEST_SIZE)]
+        self._window = iter(self._fh.readv(chunks))
+        return next(self._window, b"")
 
     def readinto(self, buffer: Any) -> int:
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        want = min(len(buffer), READ_WINDOW, self._size - self._pos)
-        if want <= 0:
-            return 0
-        chunks = [
-            (offset, min(REQUEST_SIZE, self._pos + want - offset))
-            for offset in range(self._pos, self._pos + want, REQUEST_SIZE)
-        ]
+        view = memoryview(buffer).cast("B")
+        filled = 0
         try:
-            data = b"".join(self._fh.readv(chunks))
+            while filled < len(view) and self._pos < self._size:
+                piece = self._next_piece()
+                if not piece:
+                    break
+                take = min(len(piece), len(view) - filled)
+                view[filled : filled + take] = piece[:take]
+                self._pending = piece[take:]
+                filled += take
+                self._pos += take
         except (OSError, EOFError) as exc:
+            self._drop_window()
             raise OSError(str(_io_error(exc, "read", "", self._conn.where))) from None
-        n = len(data)
-        buffer[:n] = data
-        self._pos += n
-        return n
+        return filled
 
     def close(self) -> None:
         if not self.closed:
+            self._drop_window()
             try:
                 self._fh.close()
             except Exception:  # noqa: BLE001
