@@ -339,3 +339,14 @@ def test_a_multi_megabyte_file_round_trips_through_the_cli_in_a_pipe(keygen, tmp
     assert reader.read(10) == data[:10]
     assert reader.read() == data[10:]
     assert reader.read(10) == b""
+
+
+def test_error_messages_never_repeat_the_key_they_refuse():
+    identity, _ = age.generate_identity()
+    typo = identity[:-5] + ("Q" if identity[-5] != "Q" else "P") + identity[-4:]
+    for bad in (typo, typo.lower(), identity + "\n" + typo):
+        with pytest.raises(age.AgeError) as caught:
+            age.parse_identity(bad)
+        assert (
+            identity[16:40] not in str(caught.value) and typo[16:40].lower() not in str(caught.value).lower()
+        )
