@@ -24,7 +24,7 @@ class BackupCopyInline(admin.TabularInline):
         "verify_status",
         "verified_at",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
 
 @admin.register(Backup)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import zstandard
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 NONE = "none"
 GZIP = "gzip"
@@ -33,6 +36,16 @@ GZIP_LEVEL = 6
 class Compressor(Protocol):
     def compress(self, data: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
+
+
+class Readable(Protocol):
+    """What the decompressors read from: any binary stream with read(size)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Decoder(Protocol):
+    def readinto(self, buffer: WriteableBuffer, /) -> int: ...
 
 
 class CompressionError(Exception):
@@ -106,23 +119,30 @@ class DecompressingReader(io.RawIOBase):
     input raises CompressionError.
     """
 
-    def __init__(self, source: BinaryIO, kind: str | None, chunk_size: int = 1 << 20) -> None:
+    def __init__(self, source: Readable, kind: str | None, chunk_size: int = 1 << 20) -> None:
         super().__init__()
         kind = normalize(kind)
+        self._source = source
+        self._inner: _Decoder | None = None  # None: the bytes pass through unchanged
+        # Both decoders only ever call read() on their source while reading forward.
+        fileobj = cast(BinaryIO, source)
         if kind == ZSTD:
             self._inner = zstandard.ZstdDecompressor().stream_reader(
-                source, read_size=chunk_size, read_across_frames=True, closefd=False
+                fileobj, read_size=chunk_size, read_across_frames=True, closefd=False
             )
         elif kind == GZIP:
-            self._inner = gzip.GzipFile(fileobj=source, mode="rb")
-        else:
-            self._inner = source
+            self._inner = gzip.GzipFile(fileobj=fileobj, mode="rb")
         self._kind = kind
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
+        if self._inner is None:
+            view = memoryview(b).cast("B")
+            data = self._source.read(len(view))
+            view[: len(data)] = data
+            return len(data)
         try:
             return self._inner.readinto(b)
         except (zstandard.ZstdError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
@@ -136,8 +156,8 @@ class DecompressingReader(io.RawIOBase):
         return bytes(buf[:n])
 
 
-def open_decompressed(source: BinaryIO, kind: str | None) -> BinaryIO:
+def open_decompressed(source: Readable, kind: str | None) -> BinaryIO:
     """Wrap a readable stream of stored bytes into a stream of the original dump."""
     if normalize(kind) == NONE:
-        return source
-    return DecompressingReader(source, kind)  # type: ignore[return-value]
+        return cast(BinaryIO, source)  # read() is all the callers use
+    return cast(BinaryIO, DecompressingReader(source, kind))

@@ -80,7 +80,7 @@ def backups_per_day_chart(backups, now: datetime) -> Chart:
     plot_w, plot_h = W - PAD_L - 4, H - PAD_B - PAD_T
     slot = plot_w / len(days)
     for i, d in enumerate(days):
-        y = H - PAD_B
+        y: float = H - PAD_B
         for status, color in STATUS_COLORS.items():
             n = counts.get((d, status), 0)
             if not n:

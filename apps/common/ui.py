@@ -13,7 +13,8 @@ from django.shortcuts import get_object_or_404
 from apps.accounts.models import Membership
 from apps.accounts.roles import Role, role_in
 
-RANK = Membership.RANK
+# Keyed by the role's value: role_in() and the views pass plain strings.
+RANK: dict[str, int] = {role.value: rank for role, rank in Membership.RANK.items()}
 
 
 def role_flags(user, group_id: int) -> dict:

@@ -6,7 +6,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from types import TracebackType
+from typing import Any, ClassVar, Protocol
 
 from apps.common.masking import mask_secrets
 
@@ -30,6 +31,12 @@ class ConnectionInfo:
     def mask(self, text: str) -> str:
         """Return text with this connection's secrets masked."""
         return mask_secrets(text, self.secrets)
+
+
+class Readable(Protocol):
+    """What a restore reads a dump from: any binary stream; read(size) is all engines call."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -70,7 +77,7 @@ class Engine(ABC):
         """Start a dump of the whole database (see the contract at the end of this module)."""
 
     @abstractmethod
-    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error."""
 
     def test_connection(self, conn: ConnectionInfo, timeout: int = 5) -> ConnectionResult:
@@ -119,7 +126,9 @@ class DumpStream(ABC):
     def __enter__(self) -> DumpStream:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             self.abort()
 
@@ -131,7 +140,7 @@ class DumpStream(ABC):
 #       pipeline compresses once, e.g. pg_dump -Z0). `workdir` is a private
 #       0700 temp folder the engine may use for password files / snapshots.
 #
-#   Engine.restore(conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None
+#   Engine.restore(conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None
 #       Load a dump produced by dump() (already decompressed) from the
 #       readable binary stream `source` into the target database, streaming.
 #       Raise EngineError on any tool error; never return normally when the

@@ -38,14 +38,21 @@ import datetime
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, cast
 
 import bson
 from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 
-from apps.engines.base import EngineError
+from apps.engines.base import EngineError, Readable
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+    Doc = dict[str, Any]
 
 MAGIC = b"BMMONGO\x00"
 VERSION = 1
@@ -65,7 +72,9 @@ class ArchiveError(EngineError):
 # -- dump -------------------------------------------------------------------------
 
 
-def dump_database(db, write: Callable[[bytes], Any], *, server_version: str = "") -> dict[str, int]:
+def dump_database(
+    db: Database[Doc], write: Callable[[ReadableBuffer], Any], *, server_version: str = ""
+) -> dict[str, int]:
     """Write database `db` (a pymongo Database) as an archive through `write`; return the trailer counts.
 
     Memory stays at one cursor batch: documents go to `write` one by one.
@@ -90,7 +99,8 @@ def dump_database(db, write: Callable[[bytes], Any], *, server_version: str = ""
         write(b"H" + bson.encode({"name": name, "type": kind, "options": options, "indexes": indexes}))
         count = 0
         if kind != "view":
-            coll = db.get_collection(name, codec_options=_RAW)
+            # pymongo's types keep the database's document class; _RAW makes them RawBSONDocument.
+            coll = cast("Collection[RawBSONDocument]", db.get_collection(name, codec_options=_RAW))
             for doc in coll.find({}, batch_size=CURSOR_BATCH):
                 write(b"D")
                 write(doc.raw)
@@ -103,12 +113,12 @@ def dump_database(db, write: Callable[[bytes], Any], *, server_version: str = ""
     return trailer
 
 
-def _collections(db) -> list[dict]:
+def _collections(db: Database[Doc]) -> list[Doc]:
     infos = [dict(i) for i in db.list_collections() if not i["name"].startswith("system.")]
     return sorted(infos, key=lambda i: (i.get("type", "collection") == "view", i["name"]))
 
 
-def _index_specs(coll) -> list[dict]:
+def _index_specs(coll: Collection[Doc]) -> list[Doc]:
     specs = []
     for index in coll.list_indexes():
         spec = {k: v for k, v in dict(index).items() if k not in ("v", "ns")}
@@ -121,7 +131,7 @@ def _index_specs(coll) -> list[dict]:
 
 
 class _Reader:
-    def __init__(self, source: BinaryIO):
+    def __init__(self, source: Readable) -> None:
         self._source = source
         self.offset = 0
 
@@ -148,7 +158,7 @@ class _Reader:
             raise ArchiveError(f"the archive is corrupt: {what} at byte {self.offset - length} is not BSON")
         return data
 
-    def document(self, what: str) -> dict:
+    def document(self, what: str) -> Doc:
         data = self.bson_bytes(what)
         try:
             return bson.decode(data)
@@ -164,7 +174,7 @@ def is_builtin_archive(head: bytes) -> bool:
 
 
 def load_database(
-    db, source: BinaryIO, *, deadline: float | None = None, timeout: float = 0
+    db: Database[Doc], source: Readable, *, deadline: float | None = None, timeout: float = 0
 ) -> dict[str, int]:
     """Load an archive from `source` into pymongo Database `db`, streaming; return the trailer counts.
 
@@ -182,7 +192,7 @@ def load_database(
         raise ArchiveError("not a BackupManager MongoDB archive (bad prelude)")
 
     collections = documents = 0
-    current: dict | None = None
+    current: Doc | None = None
     batch: list[RawBSONDocument] = []
     batch_bytes = 0
     count = 0
@@ -190,6 +200,7 @@ def load_database(
     def flush() -> None:
         nonlocal batch, batch_bytes
         if batch:
+            assert current is not None  # documents are only read inside a collection
             db[current["name"]].insert_many(batch, ordered=True, bypass_document_validation=True)
             batch, batch_bytes = [], 0
 
@@ -251,7 +262,7 @@ def load_database(
             )
 
 
-def _create(db, header: dict) -> None:
+def _create(db: Database[Doc], header: Doc) -> None:
     name = header.get("name")
     if not isinstance(name, str) or not name:
         raise ArchiveError("the archive is corrupt: a collection header without a name")

@@ -22,11 +22,12 @@ import io
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from apps.engines import mongoarchive
-from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError, Readable
 from apps.engines.process import (
     ProcessDumpStream,
     ThreadDumpStream,
@@ -35,6 +36,10 @@ from apps.engines.process import (
     remove_files,
     run_with_stdin,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+    from pymongo import MongoClient
 
 _HINT = "install the MongoDB database tools"
 # The first four bytes of every mongodump archive (0x8199e26d, little-endian).
@@ -48,11 +53,13 @@ class MongoEngine(Engine):
     extension = "archive"
     builtin_extension = "bmarchive"
 
-    def client(self, conn: ConnectionInfo, timeout: int, *, socket_timeout: int | None = None):
+    def client(
+        self, conn: ConnectionInfo, timeout: int, *, socket_timeout: int | None = None
+    ) -> MongoClient[dict[str, Any]]:
         """Return a pymongo client for the connection (credentials passed as arguments, not in a URI)."""
         import pymongo
 
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "host": conn.host or "127.0.0.1",
             "port": conn.port or self.default_port,
             "serverSelectionTimeoutMS": timeout * 1000,
@@ -152,7 +159,7 @@ class MongoEngine(Engine):
             )
         client = self.client(conn, _selection_timeout(timeout), socket_timeout=timeout)
 
-        def produce(write) -> None:
+        def produce(write: Callable[[ReadableBuffer], object]) -> None:
             try:
                 version = client.server_info().get("version", "")
                 mongoarchive.dump_database(client[conn.database_name], write, server_version=version)
@@ -171,7 +178,7 @@ class MongoEngine(Engine):
 
     # -- restore --------------------------------------------------------------
 
-    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Restore a mongodump archive or a built-in archive, recognised by its first bytes."""
         _database(conn)
         head = _read_head(source, len(mongoarchive.MAGIC))
@@ -197,7 +204,7 @@ class MongoEngine(Engine):
             )
         self._load_builtin(conn, stream, timeout)
 
-    def _load_builtin(self, conn: ConnectionInfo, stream: BinaryIO, timeout: int) -> None:
+    def _load_builtin(self, conn: ConnectionInfo, stream: Readable, timeout: int) -> None:
         from pymongo.errors import PyMongoError
 
         client = self.client(conn, _selection_timeout(timeout), socket_timeout=timeout)
@@ -228,7 +235,7 @@ def _database(conn: ConnectionInfo) -> str:
     return conn.database_name
 
 
-def _read_head(source: BinaryIO, n: int) -> bytes:
+def _read_head(source: Readable, n: int) -> bytes:
     parts, got = [], 0
     while got < n:
         chunk = source.read(n - got)
@@ -245,7 +252,7 @@ def _read_head(source: BinaryIO, n: int) -> bytes:
 class _Prepend(io.RawIOBase):
     """`head` followed by the rest of `source`, read in the caller's chunk sizes."""
 
-    def __init__(self, head: bytes, source: BinaryIO):
+    def __init__(self, head: bytes, source: Readable) -> None:
         self._head = head
         self._source = source
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
 
-from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError, Readable
 from apps.engines.process import (
     ProcessDumpStream,
     child_env,
@@ -94,7 +93,7 @@ class MySQLEngine(Engine):
             describe=_describe,
         )
 
-    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Stream SQL into the mariadb/mysql client; raise EngineError on the first error it reports."""
         tool = find_tool(["mariadb", "mysql"], hint=_HINT)
         defaults = defaults_file(conn, workdir, self.default_port)
@@ -138,7 +137,7 @@ class MySQLEngine(Engine):
             cur.execute("SELECT VERSION()")
             version = cur.fetchone()[0]
         finally:
-            connection.close()
+            connection.close()  # type: ignore[no-untyped-call]  # unannotated in types-mysqlclient
         return ConnectionResult(True, "Connected", server_version=str(version))
 
 

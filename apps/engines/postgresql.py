@@ -12,9 +12,8 @@ mistaken for an option or a connection string.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
 
-from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError, Readable
 from apps.engines.process import (
     ProcessDumpStream,
     find_tool,
@@ -71,7 +70,7 @@ class PostgresEngine(Engine):
             describe=_describe,
         )
 
-    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Stream a custom-format archive into pg_restore; raise EngineError on any error it reports."""
         argv = self.restore_command(conn, self.tool("pg_restore"))
         passfile = pgpass_file(conn, workdir)
@@ -107,7 +106,8 @@ class PostgresEngine(Engine):
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT version()")
-                version = cur.fetchone()[0]
+                row = cur.fetchone()
+                version = str(row[0]) if row else ""
         finally:
             connection.close()
         return ConnectionResult(True, "Connected", server_version=version.split(" on ")[0])

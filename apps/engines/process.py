@@ -20,10 +20,13 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING
 
 from apps.common.masking import tail
-from apps.engines.base import ConnectionInfo, DumpStream, EngineError
+from apps.engines.base import ConnectionInfo, DumpStream, EngineError, Readable
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 STDERR_KEEP = 64 * 1024
 MESSAGE_TAIL = 2000
@@ -53,9 +56,9 @@ def find_tool(names: Sequence[str], *, fallback_globs: Iterable[str] = (), hint:
     raise EngineError(f"{names[0]} not found: {hint}")
 
 
-def _version_key(path: str) -> tuple:
+def _version_key(path: str) -> tuple[tuple[int, tuple[int, ...] | str], ...]:
     """Sort /usr/lib/postgresql/9.6/bin/x before /usr/lib/postgresql/16/bin/x."""
-    parts = []
+    parts: list[tuple[int, tuple[int, ...] | str]] = []
     for piece in Path(path).parts:
         try:
             parts.append((1, tuple(int(n) for n in piece.split("."))))
@@ -131,8 +134,15 @@ class _Child:
     """A tool process in its own session, with a watchdog that kills it after `timeout` seconds."""
 
     def __init__(
-        self, argv: Sequence[str], *, tool: str, timeout: float, env: Mapping[str, str], stdin, data_out: bool
-    ):
+        self,
+        argv: Sequence[str],
+        *,
+        tool: str,
+        timeout: float,
+        env: Mapping[str, str],
+        stdin: int | None,
+        data_out: bool,
+    ) -> None:
         """data_out: stdout is the data (a dump); otherwise stdout and stderr are merged into the tail."""
         self.tool = tool
         self.timeout = timeout
@@ -153,7 +163,7 @@ class _Child:
         except OSError as exc:
             raise EngineError(f"{tool} could not be started: {exc.strerror or exc}") from None
         out = self.proc.stderr if data_out else self.proc.stdout
-        self.output = OutputTail(out)
+        self.output = OutputTail(_pipe(out))
         self._watchdog = threading.Timer(timeout, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
@@ -233,7 +243,7 @@ class ProcessDumpStream(DumpStream):
         if self._done or self._eof:
             return b""
         try:
-            data = self._child.proc.stdout.read(size)
+            data = _pipe(self._child.proc.stdout).read(size)
         except (OSError, ValueError):
             data = b""
         if not data:
@@ -280,7 +290,7 @@ class ProcessDumpStream(DumpStream):
 
 def run_with_stdin(
     argv: Sequence[str],
-    source: BinaryIO,
+    source: Readable,
     *,
     tool: str,
     conn: ConnectionInfo,
@@ -306,7 +316,7 @@ def run_with_stdin(
         stdin=subprocess.PIPE,
         data_out=False,
     )
-    stdin = child.proc.stdin
+    stdin = _pipe(child.proc.stdin)
     try:
         while chunk := source.read(FEED_CHUNK):
             try:
@@ -327,7 +337,14 @@ def run_with_stdin(
     return output
 
 
-def _close_quietly(pipe) -> None:
+def _pipe(pipe: IO[bytes] | None) -> IO[bytes]:
+    """A pipe Popen was asked to create (subprocess types them all as optional)."""
+    if pipe is None:
+        raise RuntimeError("the child process has no such pipe")
+    return pipe
+
+
+def _close_quietly(pipe: IO[bytes]) -> None:
     try:
         pipe.close()
     except (BrokenPipeError, OSError, ValueError):
@@ -350,7 +367,7 @@ class ThreadDumpStream(DumpStream):
 
     def __init__(
         self,
-        produce: Callable[[Callable[[bytes], None]], None],
+        produce: Callable[[Callable[[ReadableBuffer], None]], None],
         *,
         tool: str,
         conn: ConnectionInfo,
@@ -380,7 +397,7 @@ class ThreadDumpStream(DumpStream):
         self._thread.start()
         self._watchdog.start()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: ReadableBuffer) -> None:
         if self._cancel.is_set():
             raise Cancelled
         self._writer.write(data)

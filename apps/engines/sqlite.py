@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from apps.common.paths import is_inside
-from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError
+from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError, Readable
 
 _HEADER = b"SQLite format 3\x00"
 _CHUNK = 1024 * 1024
@@ -185,7 +185,7 @@ class SQLiteEngine(Engine):
 
     # -- restore --------------------------------------------------------------
 
-    def restore(self, conn: ConnectionInfo, source: BinaryIO, *, timeout: int, workdir: Path) -> None:
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Replace the target file atomically with the SQLite database read from `source`.
 
         The target's folder must exist. Nothing at the target path changes

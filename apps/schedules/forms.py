@@ -18,7 +18,7 @@ COMMON_ZONES = [
 ]
 
 
-def timezone_choices() -> list[tuple[str, str]]:
+def timezone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Common zones first, then every IANA zone."""
     names = sorted(cron._zone_names() - {"UTC"})
     common = [z for z in COMMON_ZONES if z == "UTC" or z in names]
