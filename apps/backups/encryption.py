@@ -10,7 +10,7 @@ Restores and downloads read them back with `open_stored`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from apps.backups import compression as codecs
 from apps.common import age
@@ -56,7 +56,7 @@ def stored_suffix(compression: str | None, encrypted: bool) -> str:
 
 
 def open_stored(
-    source: BinaryIO, compression: str | None, identities: Sequence[str] | None = None
+    source: age.Readable, compression: str | None, identities: Sequence[str] | None = None
 ) -> BinaryIO:
     """Return a stream of the original dump from stored bytes: decrypt (when identities are given), decompress.
 
@@ -67,4 +67,5 @@ def open_stored(
     """
     if identities is not None:
         source = age.open_decrypted(source, list(identities))
-    return codecs.open_decompressed(source, compression)
+    # The decompressors only call read(n), like the decryptor.
+    return codecs.open_decompressed(cast(BinaryIO, source), compression)

@@ -88,7 +88,7 @@ class DestinationSink:
         self.writer = writer
         self.error: str = ""
         self.committed = False
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)  # bytes chunks, then an end marker
         self._failed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bm-writer-{key}", daemon=True)
         self._thread.start()

@@ -26,13 +26,16 @@ import os
 import re
 from collections.abc import Iterable
 from hashlib import sha256
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 VERSION_LINE = b"age-encryption.org/v1"
 X25519_LABEL = b"age-encryption.org/v1/X25519"
@@ -52,6 +55,12 @@ _COLUMNS = 64
 
 class AgeError(Exception):
     """Bad key text, or a file that is not valid age, not for these keys, corrupt or truncated."""
+
+
+class Readable(Protocol):
+    """What the decryptor reads from: a binary file, a socket's file, any stream with read(n)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 # --- bech32 (BIP 173), as age encodes its keys ------------------------------------------------
@@ -378,7 +387,7 @@ class Encryptor:
     compress = update
     flush = finalize
 
-    def _seal(self, chunk, *, last: bool) -> bytes:
+    def _seal(self, chunk: bytes | memoryview, *, last: bool) -> bytes:
         sealed = self._aead.encrypt(_chunk_nonce(self._counter, last), chunk, None)
         self._counter += 1
         return sealed
@@ -393,7 +402,7 @@ def encrypt_bytes(data: bytes, recipients: list[str]) -> bytes:
 class _Source:
     """Buffered reads from a binary file object, with short-read handling."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: Readable) -> None:
         self._fh = fh
         self._buf = bytearray()
         self.eof = False
@@ -529,13 +538,14 @@ class DecryptingReader(io.RawIOBase):
         except InvalidTag:
             return False
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         while self._pos >= len(self._plain):
             if self._done:
                 return 0
             self._next_chunk()
-        n = min(len(b), len(self._plain) - self._pos)
-        b[:n] = self._plain[self._pos : self._pos + n]
+        view = memoryview(b).cast("B")
+        n = min(len(view), len(self._plain) - self._pos)
+        view[:n] = self._plain[self._pos : self._pos + n]
         self._pos += n
         return n
 
@@ -556,7 +566,7 @@ class DecryptingReader(io.RawIOBase):
         return b"".join(out)
 
 
-def open_decrypted(fh: BinaryIO, identities: list[str]) -> BinaryIO:
+def open_decrypted(fh: Readable, identities: list[str]) -> BinaryIO:
     """Return a readable stream of the plaintext of the age file `fh`.
 
     `identities` are secret keys or key files' texts. The header is read and checked
