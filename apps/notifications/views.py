@@ -1,7 +1,7 @@
 """A group's notification channels in the pages: owners add, edit, test and delete them.
 
 Members see the list on the group page (apps/groups/views.py); these views are the
-owners' actions. Sending a test goes through notify.send_test, like the API's action.
+owners' actions. Sending a test goes through delivery.send_test, like the API's action.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.views.generic import CreateView, DeleteView, UpdateView
 from apps.accounts.roles import Role
 from apps.common.ui import ScopedObjectMixin, require_role
 from apps.groups.models import Group
+from apps.notifications.delivery import send_test
 from apps.notifications.forms import ChannelForm
 from apps.notifications.models import NotificationChannel
 
@@ -106,8 +107,6 @@ class ChannelTestView(ChannelScopedMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, pk):
-        from apps.notifications.notify import send_test
-
         self.object = channel = self.get_object()
         result = send_test(channel)
         if result["ok"]:

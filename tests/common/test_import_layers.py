@@ -38,6 +38,7 @@ CHECKED = [
     ],
     *sorted((ROOT / "apps/schedules/api").rglob("*.py")),
     ROOT / "apps/notifications/context.py",
+    ROOT / "apps/notifications/views.py",
     ROOT / "apps/notifications/forms.py",
     *[ROOT / f"apps/common/{name}.py" for name in ("api", "filters", "serializers")],
 ]
