@@ -10,6 +10,7 @@ from django import forms
 
 from apps.databases.models import Database
 from apps.destinations.models import Destination
+from apps.destinations.paths import validate_local_path
 from apps.destinations.services import create_local_folder
 from apps.destinations.storage.sftp import HostKeyError, fingerprint, parse_host_key
 
@@ -194,8 +195,6 @@ class DestinationForm(SecretFieldsMixin):
         return data
 
     def _clean_local_path(self, data: dict) -> None:
-        from apps.destinations.paths import validate_local_path
-
         raw = data.get("path") or ""
         if not raw:
             self.add_error("path", "Enter the folder backups are written to.")

@@ -17,6 +17,7 @@ from apps.databases.models import Database
 from apps.destinations import services
 from apps.destinations.forms import DestinationForm
 from apps.destinations.models import Destination
+from apps.destinations.paths import allowed_roots, browse, validate_local_path
 from apps.destinations.storage import StorageError
 
 SECRET_INPUTS = ("secret_access_key", "password", "private_key")
@@ -39,8 +40,6 @@ class DestinationScopedMixin(ScopedObjectMixin):
 
 
 def _roots_context() -> dict:
-    from apps.destinations.paths import allowed_roots
-
     return {"allowed_roots": allowed_roots()}
 
 
@@ -195,8 +194,6 @@ class PathBrowseView(_PathPickerMixin, View):
     """GET ?path= : a fragment listing the sub-folders (no path: the allowed roots)."""
 
     def get(self, request):
-        from apps.destinations.paths import browse
-
         listing = browse(request.GET.get("path") or None)
         return render(request, "includes/path_browser.html", listing)
 
@@ -205,8 +202,6 @@ class PathCheckView(_PathPickerMixin, View):
     """GET ?path= : a fragment saying whether the folder is allowed, exists, is writable, and its free space."""
 
     def get(self, request):
-        from apps.destinations.paths import validate_local_path
-
         raw = request.GET.get("path", "")
         check = validate_local_path(raw) if raw.strip() else None
         return render(request, "includes/path_check.html", {"check": check})

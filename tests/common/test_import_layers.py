@@ -37,6 +37,9 @@ CHECKED = [
         for name in ("models", "forms", "admin", "views", "cron", "context")
     ],
     *sorted((ROOT / "apps/schedules/api").rglob("*.py")),
+    ROOT / "apps/destinations/views.py",
+    ROOT / "apps/destinations/forms.py",
+    *sorted((ROOT / "apps/destinations/api").rglob("*.py")),
     ROOT / "apps/notifications/context.py",
     ROOT / "apps/notifications/views.py",
     ROOT / "apps/notifications/forms.py",
