@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.keys.models import GroupKey
-
-NAME_MAX = GroupKey._meta.get_field("name").max_length
+from apps.keys.models import NAME_MAX
 
 
 class GenerateKeyForm(forms.Form):

@@ -9,12 +9,14 @@ from django.db.models.functions import Lower
 from apps.common import age
 from apps.common.fields import EncryptedTextField
 
+NAME_MAX = 100
+
 
 class GroupKey(models.Model):
     """An age X25519 key of a group: its public recipient, and its secret identity only when kept."""
 
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="encryption_keys")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=NAME_MAX)
     recipient = models.CharField(max_length=100, help_text="The public key backups are encrypted to (age1…).")
     # The secret key (AGE-SECRET-KEY-1…), encrypted at rest; blank when the owner keeps it elsewhere.
     identity = EncryptedTextField(blank=True, default="")

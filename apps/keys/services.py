@@ -13,9 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import RestrictedError
 
 from apps.common import age
-from apps.keys.models import GroupKey
-
-NAME_MAX = GroupKey._meta.get_field("name").max_length
+from apps.keys.models import NAME_MAX, GroupKey
 
 
 class KeyInUse(Exception):
