@@ -245,3 +245,34 @@ def test_a_server_stopped_mid_upload_fails_the_writer_with_its_reason(tmp_path):
     writer.abort()  # the server is gone: abort must not raise
     assert f"S3 endpoint unreachable: {server.endpoint} did not answer" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+def test_a_multipart_upload_under_object_lock_leaves_one_locked_version_with_metadata(moto_server):
+    from types import SimpleNamespace as NS
+
+    client = s3_client(moto_server.endpoint)
+    bucket = "bm-locked-multipart"
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    destination = NS(
+        kind="s3",
+        endpoint_url=moto_server.endpoint,
+        region="us-east-1",
+        bucket=bucket,
+        prefix="",
+        access_key_id="AK",
+        secret_access_key=SECRET,
+        path_style=True,
+        lock_mode="compliance",
+        lock_days=2,
+    )
+    storage = get_storage(destination)
+    data = os.urandom(MIN_PART + 1000)
+    location = write(storage, "big-locked.dump", data)
+
+    versions = client.list_object_versions(Bucket=bucket, Prefix="big-locked.dump").get("Versions", [])
+    assert len(versions) == 1  # the upload without metadata was replaced, not kept beside
+    head = client.head_object(Bucket=bucket, Key="big-locked.dump")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["Metadata"]["bm-sha256"] == hashlib.sha256(data).hexdigest()
+    with pytest.raises(StorageLocked, match="is locked until"):
+        storage.delete(location)

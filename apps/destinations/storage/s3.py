@@ -13,7 +13,9 @@ The object carries its size and sha256 as metadata (`x-amz-meta-bm-size`,
 hash is known, so a multipart upload is completed first and then copied onto
 itself with the metadata (server-side, no bytes travel through us); on a
 versioned bucket the version without metadata is then deleted. With Object
-Lock (`lock_mode`), the retention headers go on the object that stays.
+Lock (`lock_mode`), a single PutObject carries the retention headers; a
+multipart object gets its retention (PutObjectRetention) on the version that
+stays, and is deleted again if that fails.
 
 Reading is streamed (`S3Reader`, a file-like object over GetObject's body):
 seek() before reading turns into an HTTP Range, so a ranged download fetches
@@ -282,9 +284,7 @@ class S3Writer(Writer):
         self._upload_id = None
         first_version = completed.get("VersionId")
         try:
-            new_version = copy_onto_itself(
-                self._client, self.bucket, self.key, self.size, self._metadata(), self.destination
-            )
+            new_version = copy_onto_itself(self._client, self.bucket, self.key, self.size, self._metadata())
         except BaseException:
             # The object is there without its metadata: a failed copy must not leave it.
             self._delete_quietly(first_version)
@@ -292,6 +292,24 @@ class S3Writer(Writer):
         if first_version and new_version and new_version != first_version:
             # Versioned bucket: the copy is a new version; drop the one without metadata.
             self._delete_quietly(first_version)
+        lock = _lock_kwargs(self.destination)
+        if lock:
+            # Retention goes on the version that stays (PutObjectRetention carries the
+            # Content-MD5 that Object Lock requires; a copy has no body to hash).
+            try:
+                self._client.put_object_retention(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Retention={
+                        "Mode": lock["ObjectLockMode"],
+                        "RetainUntilDate": lock["ObjectLockRetainUntilDate"],
+                    },
+                    **({"VersionId": new_version} if new_version else {}),
+                )
+            except BaseException:
+                # Never leave an unprotected object recorded as a locked backup.
+                self._delete_quietly(new_version)
+                raise
 
     def _delete_quietly(self, version_id: str | None) -> None:
         kwargs = {"VersionId": version_id} if version_id else {}
@@ -313,15 +331,12 @@ class S3Writer(Writer):
                 pass
 
 
-def copy_onto_itself(
-    client: Any, bucket: str, key: str, size: int, metadata: dict[str, str], destination: Any
-) -> str | None:
+def copy_onto_itself(client: Any, bucket: str, key: str, size: int, metadata: dict[str, str]) -> str | None:
     """Replace an object's metadata by a server-side copy onto itself (part by part above 5 GiB).
 
     Return the new version's id on a versioned bucket, else None.
     """
     source = {"Bucket": bucket, "Key": key}
-    lock = _lock_kwargs(destination)
     if size <= MAX_COPY:
         response = client.copy_object(
             Bucket=bucket,
@@ -330,11 +345,10 @@ def copy_onto_itself(
             Metadata=metadata,
             MetadataDirective="REPLACE",
             ContentType="application/octet-stream",
-            **lock,
         )
         return cast("str | None", response.get("VersionId"))
     upload_id = client.create_multipart_upload(
-        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream", **lock
+        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream"
     )["UploadId"]
     try:
         step = max(GiB, math.ceil(size / (MAX_PARTS - 1)))
