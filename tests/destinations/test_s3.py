@@ -276,3 +276,13 @@ def test_a_multipart_upload_under_object_lock_leaves_one_locked_version_with_met
     assert head["Metadata"]["bm-sha256"] == hashlib.sha256(data).hexdigest()
     with pytest.raises(StorageLocked, match="is locked until"):
         storage.delete(location)
+
+
+def test_list_locations_names_the_finished_files_under_the_prefix(s3):
+    storage = get_storage(s3.destination())
+    a = write(storage, "a.dump", b"a")
+    write(storage, "a.dump.manifest.json", b"{}")
+    s3.client.put_object(Bucket=s3.bucket, Key="backups/shop/deeper/b.dump", Body=b"b")
+    s3.client.put_object(Bucket=s3.bucket, Key="elsewhere.dump", Body=b"c")
+    assert storage.list_locations() == [a, a + ".manifest.json"]
+    assert storage.list_locations(".manifest.json") == [a + ".manifest.json"]

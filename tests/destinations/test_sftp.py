@@ -177,3 +177,24 @@ def test_a_reader_hands_out_windows_in_order_across_odd_reads_and_seeks(sftp, mo
         fh.seek(10)
         assert fh.read(5) == data[10:15]
         assert fh.tell() == 15
+
+
+def test_list_locations_names_the_finished_files_in_the_folder(sftp):
+    storage = get_storage(sftp.destination())
+    a = write(storage, "a.dump", b"a")
+    write(storage, "a.dump.manifest.json", b"{}")
+    (sftp.folder / "c.dump.partial").write_bytes(b"half")
+    (sftp.folder / "sub").mkdir()
+    assert storage.list_locations() == [a, a + ".manifest.json"]
+    assert storage.list_locations(".manifest.json") == [a + ".manifest.json"]
+
+
+def test_a_local_folder_lists_its_finished_files_too(tmp_path):
+    from types import SimpleNamespace
+
+    storage = get_storage(SimpleNamespace(kind="local", path=str(tmp_path)))
+    a = write(storage, "a.dump", b"a")
+    (tmp_path / "b.dump.partial").write_bytes(b"half")
+    (tmp_path / "sub").mkdir()
+    assert storage.list_locations() == [a]
+    assert storage.list_locations(".manifest.json") == []

@@ -112,6 +112,14 @@ class Storage(ABC):
     def cleanup_partial(self, location: str) -> bool:
         """Remove the leftover `<location>.partial` of a crashed run; True if one was removed."""
 
+    @abstractmethod
+    def list_locations(self, suffix: str = "") -> list[str]:
+        """Locations of the finished files in this destination's folder (or prefix) ending in `suffix`, sorted.
+
+        Only the folder itself, not sub-folders; `.partial` files are never listed.
+        For rebuilding the catalogue from manifests (`suffix=".manifest.json"`).
+        """
+
     def secrets(self) -> list[str]:
         """Secrets this storage uses, for masking messages."""
         return []

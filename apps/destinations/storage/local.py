@@ -180,6 +180,20 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageError(describe_oserror(exc, "delete", location)) from exc
 
+    def list_locations(self, suffix: str = "") -> list[str]:
+        directory = self.directory
+        try:
+            entries = [entry for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)]
+        except FileNotFoundError:
+            raise StorageUnreachable(f"Destination folder {directory} does not exist") from None
+        except OSError as exc:
+            raise StorageUnreachable(describe_oserror(exc, "list", directory)) from exc
+        return sorted(
+            os.path.join(directory, e.name)
+            for e in entries
+            if e.name.endswith(suffix) and not e.name.endswith(PARTIAL_SUFFIX)
+        )
+
     def cleanup_partial(self, location: str) -> bool:
         if not location:
             return False

@@ -584,5 +584,22 @@ class S3Storage(Storage):
             raise describe_s3_error(exc, "ListMultipartUploads", self.destination, bucket, key) from exc
         return aborted
 
+    def list_locations(self, suffix: str = "") -> list[str]:
+        prefix = (self.destination.prefix or "").strip("/")
+        prefix = f"{prefix}/" if prefix else ""
+        found: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = str(item["Key"])
+                    if key.endswith(suffix) and key != prefix:
+                        found.append(self.location_for_key(key))
+        except Exception as exc:
+            raise describe_s3_error(exc, "ListObjectsV2", self.destination, self.bucket) from exc
+        return sorted(found)
+
     def secrets(self) -> list[str]:
         return [s for s in (self.destination.secret_access_key,) if s]

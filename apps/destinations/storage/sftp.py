@@ -490,6 +490,25 @@ class SFTPStorage(Storage):
 
         return self._with_connection(location, "delete", remove)
 
+    def list_locations(self, suffix: str = "") -> list[str]:
+        import stat
+
+        folder = self.remote_path("x").rsplit("/", 1)[0] or "/"
+        conn = SFTPConnection(self.destination)
+        try:
+            entries = conn.sftp.listdir_attr(folder)
+        except (OSError, EOFError) as exc:
+            raise _io_error(exc, "list", folder, conn.where) from None
+        finally:
+            conn.close()
+        return sorted(
+            self.location_for(e.filename)
+            for e in entries
+            if stat.S_ISREG(e.st_mode or 0)
+            and e.filename.endswith(suffix)
+            and not e.filename.endswith(PARTIAL_SUFFIX)
+        )
+
     def secrets(self) -> list[str]:
         d = self.destination
         return [s for s in (d.password, d.private_key) if s]
