@@ -218,7 +218,14 @@ def finish(
     if status not in run.TERMINAL:
         raise ValueError(f"{status!r} is not a terminal {run._meta.model_name} status")
     now = timezone.now()
-    values = {"status": status, "error": error, "finished_at": now, "heartbeat_at": now, **(fields or {})}
+    values = {
+        "status": status,
+        "error": error,
+        "finished_at": now,
+        "heartbeat_at": now,
+        **dict.fromkeys(run.SECRET_FIELDS, ""),
+        **(fields or {}),
+    }
     with transaction.atomic():
         changed = _rows(run).filter(status="in_progress", worker_id=run.worker_id).update(**values)
         if changed != 1:
@@ -254,7 +261,10 @@ def interrupt(
         )
     if worker_id is not None:
         rows = rows.filter(worker_id=worker_id)
-    if rows.update(status="failed", error=reason, finished_at=now) != 1:
+    if (
+        rows.update(status="failed", error=reason, finished_at=now, **dict.fromkeys(run.SECRET_FIELDS, ""))
+        != 1
+    ):
         return False
     if isinstance(run, Backup):
         fail_unwritten_copies(run, f"Not written: {reason}")

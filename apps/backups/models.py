@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.common.fields import EncryptedTextField
 from apps.common.querysets import GroupScopedQuerySet
 
 
@@ -14,6 +15,8 @@ class Run(models.Model):
 
     TERMINAL: frozenset[str] = frozenset()
     ACTIVE: frozenset[str] = frozenset()
+    # Fields blanked by the lifecycle as soon as the run ends (secrets it needed while running).
+    SECRET_FIELDS: tuple[str, ...] = ()
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -85,6 +88,9 @@ class Backup(Run):
     checksum_sha256 = models.CharField(max_length=64, blank=True, default="")
     file_name = models.CharField(max_length=255, blank=True, default="")
     compression = models.CharField(max_length=10, blank=True, default="")
+    # Encrypted with age to this recipient (age1…); the sha256 is of the ciphertext.
+    encrypted = models.BooleanField(default=False)
+    encryption_recipient = models.CharField(max_length=100, blank=True, default="")
 
     objects = BackupQuerySet.as_manager()
 
@@ -158,6 +164,7 @@ class Restore(Run):
 
     TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
     ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
+    SECRET_FIELDS = ("identity",)
 
     backup = models.ForeignKey(Backup, null=True, on_delete=models.SET_NULL, related_name="restores")
     target_database = models.ForeignKey(
@@ -167,6 +174,9 @@ class Restore(Run):
         BackupCopy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    # The age secret key given with the request when the group does not keep it; encrypted at
+    # rest and blanked as soon as the run ends.
+    identity = EncryptedTextField(blank=True, default="")
     objects = RestoreQuerySet.as_manager()
 
     class Meta:

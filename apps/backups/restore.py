@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 
 from apps.backups import compression as codecs
-from apps.backups import lifecycle
+from apps.backups import encryption, lifecycle
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.runner import clean_error, timeout_for
-from apps.backups.services import RESTORABLE
+from apps.backups.services import RESTORABLE, restore_identities
 from apps.backups.streams import CheckedReader, Deadline, HashingReader, Prefetcher, Stop, Workdir
 from apps.backups.verification import check_copy
 from apps.destinations.storage import StorageError, storage_for_copy
@@ -75,6 +75,15 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
             f"Backup #{backup.pk} is a {backup.database.engine} dump; the target uses {target.engine}",
         )
         return
+    identities = restore_identities(restore)
+    if backup.encrypted and not identities:
+        _finish_restore(
+            restore,
+            Restore.Status.FAILED,
+            f"Backup #{backup.pk} is encrypted to {backup.encryption_recipient} and no secret key for it "
+            "was given or is kept by the group",
+        )
+        return
     timeout = timeout_for(target)
     deadline = Deadline(timeout, cancel)
 
@@ -96,9 +105,16 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         _finish_restore(restore, Restore.Status.FAILED, clean_error(str(exc), secrets))
         return
     source = HashingReader(fh, deadline)
+    try:
+        # A wrong key fails here, on the file's header, before the target is touched.
+        stored = encryption.open_stored(source, backup.compression, identities)
+    except (encryption.AgeError, Stop, OSError) as exc:
+        source.close()
+        _finish_restore(restore, Restore.Status.FAILED, clean_error(_read_error(copy, exc), secrets))
+        return
     error = ""
     with Workdir() as workdir, source:
-        prefetch = Prefetcher(codecs.open_decompressed(source, backup.compression))
+        prefetch = Prefetcher(stored)
         dump = CheckedReader(
             prefetch,
             deadline,
@@ -120,10 +136,8 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
             error = str(exc)
         except EngineError as exc:
             error = deadline.reason or str(exc)
-        except codecs.CompressionError as exc:
-            error = f"The copy at {copy.location} cannot be decompressed: {exc}"
-        except OSError as exc:
-            error = f"Cannot read {copy.location}: {exc.strerror or exc}"
+        except (codecs.CompressionError, encryption.AgeError, OSError) as exc:
+            error = _read_error(copy, exc)
 
     restore.bytes_done = source.size
     if not error and (
@@ -137,6 +151,16 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         _finish_restore(restore, Restore.Status.FAILED, clean_error(error, secrets))
     else:
         _finish_restore(restore, Restore.Status.COMPLETED, "")
+
+
+def _read_error(copy: BackupCopy, exc: BaseException) -> str:
+    if isinstance(exc, codecs.CompressionError):
+        return f"The copy at {copy.location} cannot be decompressed: {exc}"
+    if isinstance(exc, encryption.AgeError):
+        return f"The copy at {copy.location} cannot be decrypted: {exc}"
+    if isinstance(exc, OSError):
+        return f"Cannot read {copy.location}: {exc.strerror or exc}"
+    return str(exc)
 
 
 def _pick_copy(restore: Restore, backup: Backup, check) -> tuple[BackupCopy | None, str]:

@@ -22,14 +22,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.backups import compression as codecs
-from apps.backups import lifecycle
+from apps.backups import encryption, lifecycle, manifest
 from apps.backups.models import Backup, BackupCopy
 from apps.backups.pipeline import PipelineResult, run_pipeline
 from apps.backups.streams import Workdir
 from apps.common.masking import mask_secrets, tail
-from apps.destinations.storage import StorageError, get_storage, storage_for_copy
+from apps.destinations.storage import Storage, StorageError, get_storage, storage_for_copy
 from apps.engines import get_engine
 from apps.engines.base import EngineError
+from apps.keys import services as keys
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ def timeout_for(database) -> int:
 
 
 def backup_file_name(backup: Backup, extension: str, compression: str) -> str:
-    """`<database-slug>_<UTC YYYYmmddTHHMMSSZ>_<backup id>.<ext><compression suffix>`."""
+    """`<database-slug>_<UTC YYYYmmddTHHMMSSZ>_<backup id>.<ext><compression suffix>[.age]`."""
     started = (backup.started_at or backup.created_at or timezone.now()).astimezone(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    return f"{backup.database.slug}_{stamp}_{backup.pk}.{extension}{codecs.suffix(compression)}"
+    suffix = encryption.stored_suffix(compression, backup.encrypted)
+    return f"{backup.database.slug}_{stamp}_{backup.pk}.{extension}{suffix}"
 
 
 def clean_error(text: str, secrets: list[str]) -> str:
@@ -90,8 +92,16 @@ def run_backup(
         conn = database.connection_info()
         secrets.extend(conn.secrets)
         backup.compression = codecs.normalize(database.compression)
-        Backup.objects.filter(pk=backup.pk).update(compression=backup.compression)
-        outcome = _run_backup(backup, database, conn, secrets, cancel, on_progress)
+        # Fail closed: a database with a key is encrypted to it, or the run fails.
+        recipients = keys.recipients_for(database)
+        backup.encrypted = recipients is not None
+        backup.encryption_recipient = recipients[0] if recipients else ""
+        Backup.objects.filter(pk=backup.pk).update(
+            compression=backup.compression,
+            encrypted=backup.encrypted,
+            encryption_recipient=backup.encryption_recipient,
+        )
+        outcome = _run_backup(backup, database, conn, secrets, cancel, on_progress, recipients)
     except Exception as exc:  # a bug must not leave the row in progress forever
         log.exception("Backup %s failed unexpectedly", backup.pk)
         outcome = _Outcome(Backup.Status.FAILED, clean_error(f"Internal error: {exc}", secrets))
@@ -99,7 +109,7 @@ def run_backup(
     return backup
 
 
-def _run_backup(backup, database, conn, secrets, cancel, on_progress) -> _Outcome:
+def _run_backup(backup, database, conn, secrets, cancel, on_progress, recipients) -> _Outcome:
     destinations = list(database.destinations.filter(enabled=True).order_by("id"))
     if not destinations:
         return _Outcome(Backup.Status.FAILED, "no enabled destination")
@@ -121,12 +131,13 @@ def _run_backup(backup, database, conn, secrets, cancel, on_progress) -> _Outcom
         Backup.objects.filter(pk=backup.pk).update(file_name=file_name)
 
         writers = {}
+        storages: dict[int, Storage] = {}
         try:
             for dest, copy in copies:
                 if copy.status == BackupCopy.Status.FAILED:
                     continue
                 try:
-                    storage = get_storage(dest)
+                    storage = storages[copy.pk] = get_storage(dest)
                     copy.location = storage.location_for(file_name)
                     writers[copy.pk] = storage.open_writer(file_name)
                 except StorageError as exc:
@@ -160,10 +171,55 @@ def _run_backup(backup, database, conn, secrets, cancel, on_progress) -> _Outcom
             timeout=max(1.0, deadline - time.monotonic()),
             on_progress=progress,
             cancel=cancel,
+            recipients=recipients,
         )
     if result.error and cancel.is_set() and getattr(cancel, "reason", ""):
         result.error = cancel.reason  # type: ignore[attr-defined]
+    if not result.error:
+        _write_manifests(backup, database, file_name, result, storages, secrets)
     return _outcome_of(result, copies, secrets)
+
+
+def _write_manifests(backup, database, file_name, result: PipelineResult, storages, secrets) -> None:
+    """Write `<file>.manifest.json` beside each saved copy; a copy whose manifest fails fails too.
+
+    A copy is only "saved" with its manifest, so the catalogue can always be
+    rebuilt from the destinations (and the file restored by hand).
+    """
+    data = manifest.dumps(
+        manifest.build(
+            backup_id=backup.pk,
+            file_name=file_name,
+            database_name=database.name,
+            engine=database.engine,
+            created_at=backup.started_at or backup.created_at,
+            size_bytes=result.size,
+            sha256=result.sha256,
+            compression=backup.compression,
+            encryption_recipient=backup.encryption_recipient,
+            trigger=backup.trigger,
+        )
+    )
+    for pipe in result.outcomes:
+        if not pipe.ok:
+            continue
+        storage = storages[pipe.key]
+        writer = None
+        try:
+            writer = storage.open_writer(manifest.manifest_name(file_name))
+            writer.write(data)
+            writer.commit()
+        except (StorageError, OSError) as exc:
+            if writer is not None:
+                writer.abort()
+            pipe.ok = False
+            pipe.error = clean_error(
+                f"The manifest could not be written, so the copy was removed: {exc}", secrets
+            )
+            try:
+                storage.delete(pipe.location)
+            except StorageError as gone:
+                log.warning("Backup %s: cannot remove %s: %s", backup.pk, pipe.location, gone)
 
 
 def _outcome_of(result: PipelineResult, copies, secrets: list[str]) -> _Outcome:
@@ -242,7 +298,9 @@ def _conclude(backup: Backup, outcome: _Outcome) -> None:
     # The record says failed (reaped): files it does not know as saved must not stay behind.
     for copy in outcome.written:
         try:
-            storage_for_copy(copy).delete(copy.location)
+            storage = storage_for_copy(copy)
+            storage.delete(copy.location)
+            storage.delete(manifest.manifest_name(copy.location))
         except StorageError as exc:
             log.warning("Backup %s: cannot remove %s after losing the run: %s", backup.pk, copy.location, exc)
     backup.refresh_from_db()

@@ -17,11 +17,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from apps.accounts import roles
+from apps.backups.manifest import manifest_name
 from apps.backups.models import Backup, BackupCopy, Restore, Verification
 from apps.destinations.storage import (
     StorageError,
     storage_for_copy,
 )
+from apps.keys import services as keys
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ def _delete_copy_file(copy: BackupCopy) -> tuple[str, str]:
     storage = storage_for_copy(copy)
     existed = storage.exists(copy.location)
     storage.delete(copy.location)
+    storage.delete(manifest_name(copy.location))
     storage.cleanup_partial(copy.location)
     if existed:
         return "deleted", f"Deleted {copy.location}"
@@ -184,7 +187,7 @@ def request_manual_backup(database, user) -> Backup:
     )
 
 
-def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
+def request_restore(backup: Backup, target_database, user, confirm, identity: str | None = None) -> Restore:
     """Queue a restore of a backup into a target database (status pending).
 
     The target must use the backup's engine, the user must be an operator of
@@ -220,6 +223,7 @@ def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
         raise ValidationError(
             {"confirm": "Type the target's database name exactly to confirm that its data will be replaced."}
         )
+    identity = _restore_identity(backup, identity)
     with transaction.atomic():
         # The same row lock as delete_backup: a backup being deleted cannot gain a restore.
         if not Backup.objects.select_for_update().filter(pk=backup.pk).exists():
@@ -227,9 +231,52 @@ def request_restore(backup: Backup, target_database, user, confirm) -> Restore:
         return Restore.objects.create(
             backup=backup,
             target_database=target_database,
+            identity=identity,
             status=Restore.Status.PENDING,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
         )
+
+
+def _restore_identity(backup: Backup, identity: str | None) -> str:
+    """The secret key to keep with a restore request ("" when none is needed or the group keeps it).
+
+    Raises ValidationError (field identity) when the key given does not open
+    the backup, or when an encrypted backup has neither a kept key nor one given.
+    """
+    if identity:
+        if not backup.encrypted:
+            raise ValidationError(
+                {"identity": f"Backup #{backup.pk} is not encrypted; leave the secret key out."}
+            )
+        try:
+            return keys.clean_identity_for(identity, backup.encryption_recipient)
+        except ValidationError as exc:
+            raise ValidationError({"identity": exc.messages}) from None
+    if backup.encrypted and not _kept_identities(backup):
+        raise ValidationError(
+            {
+                "identity": f"Backup #{backup.pk} is encrypted to {backup.encryption_recipient} and the group "
+                "does not keep that secret key: give it (AGE-SECRET-KEY-1…) with the restore."
+            }
+        )
+    return ""
+
+
+def _kept_identities(backup: Backup) -> list[str]:
+    return keys.identities_for(backup.database.group_id, backup.encryption_recipient)
+
+
+def restore_identities(restore: Restore) -> list[str] | None:
+    """The secret keys that open a restore's backup: the one given, else the group's kept ones.
+
+    None for a backup that is not encrypted.
+    """
+    backup = restore.backup
+    if backup is None or not backup.encrypted:
+        return None
+    if restore.identity:
+        return [restore.identity]
+    return _kept_identities(backup)
 
 
 def request_verification(backup: Backup, user) -> Verification:

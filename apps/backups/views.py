@@ -303,7 +303,9 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
         target_id = parse_id(raw)
         target = self.targets(backup).filter(pk=target_id).first() if target_id else None
         try:
-            restore = request_restore(backup, target, request.user, confirm)
+            restore = request_restore(
+                backup, target, request.user, confirm, identity=request.POST.get("identity") or None
+            )
         except ValidationError as exc:
             errors = {("target" if k == "target_database_id" else k): v for k, v in exc.message_dict.items()}
             context = self.get_context_data(

@@ -24,7 +24,10 @@ from tests.backups.test_runner import FakeEngine, files_in
 @pytest.fixture
 def channel(group):
     return NotificationChannel.objects.create(
-        group=group, kind="webhook", target="http://127.0.0.1:9/hook", events=["failed", "partial", "recovered"]
+        group=group,
+        kind="webhook",
+        target="http://127.0.0.1:9/hook",
+        events=["failed", "partial", "recovered"],
     )
 
 

@@ -90,7 +90,7 @@ def test_it_writes_identical_files_to_three_destinations(
         assert copy.location == os.path.join(dest.path, backup.file_name)
         assert copy.size_bytes == backup.size_bytes
         assert file_sha256(copy.location) == backup.checksum_sha256
-        assert files_in(Path(dest.path)) == [backup.file_name]
+        assert files_in(Path(dest.path)) == [backup.file_name, backup.file_name + ".manifest.json"]
     assert list(private_tmp.iterdir()) == []  # the private workdir is gone
 
 

@@ -46,6 +46,8 @@ class BackupSerializer(serializers.ModelSerializer):
             "checksum_sha256",
             "file_name",
             "compression",
+            "encrypted",
+            "encryption_recipient",
             "error",
             "destination_results",
         ]
@@ -59,6 +61,13 @@ class ManualBackupSerializer(StrictSerializerMixin, serializers.Serializer):
 class RestoreRequestSerializer(StrictSerializerMixin, serializers.Serializer):
     target_database_id = serializers.IntegerField(min_value=1)
     confirm = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    identity = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="The age secret key (AGE-SECRET-KEY-1…) of an encrypted backup, when the group does not keep it.",
+    )
 
 
 class RestoreSerializer(serializers.ModelSerializer):

@@ -167,7 +167,9 @@ class BackupViewSet(
             raise ValidationError(
                 {"target_database_id": [f"Database {data['target_database_id']} does not exist."]}
             )
-        restore = services.request_restore(backup, target, request.user, data["confirm"])
+        restore = services.request_restore(
+            backup, target, request.user, data["confirm"], identity=data.get("identity") or None
+        )
         return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 
 
