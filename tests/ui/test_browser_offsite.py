@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.destinations.storage.sftp import fingerprint, parse_host_key
-from tests.destinations.conftest import moto_server, s3_client, sshd_server  # noqa: F401 - fixtures
+from tests.destinations.conftest import MotoServer, SSHServer, s3_client
 from tests.ui.test_browser import add_sqlite_database, create_group, make_shop, register, run_now
 
 pytestmark = pytest.mark.browser
@@ -15,15 +15,29 @@ pytestmark = pytest.mark.browser
 SECRET = "browser-s3-secret-value"
 
 
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ssh_server(tmp_path_factory):
+    server = SSHServer(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
 def test_an_owner_adds_s3_and_sftp_destinations_and_a_backup_reaches_both(
     site,
     new_page,
     tmp_path,
-    moto_server,
-    sshd_server,  # noqa: F811
+    s3_server,
+    ssh_server,
 ):
-    s3_client(moto_server.endpoint).create_bucket(Bucket="browser-walk")
-    remote = sshd_server.remote / "browser-walk"
+    s3_client(s3_server.endpoint).create_bucket(Bucket="browser-walk")
+    remote = ssh_server.remote / "browser-walk"
     page = new_page()
     register(page, site, "offsite")
     create_group(page, "Offsite team")
@@ -37,7 +51,7 @@ def test_an_owner_adds_s3_and_sftp_destinations_and_a_backup_reaches_both(
     expect(page.locator("#id_bucket")).to_be_visible()
     expect(page.locator("#id_host")).to_be_hidden()
     expect(page.locator("#id_path")).to_be_hidden()
-    page.fill("#id_endpoint_url", moto_server.endpoint)
+    page.fill("#id_endpoint_url", s3_server.endpoint)
     page.fill("#id_bucket", "browser-walk")
     page.fill("#id_prefix", "shop")
     page.fill("#id_access_key_id", "AKIDBROWSER")
@@ -55,18 +69,18 @@ def test_an_owner_adds_s3_and_sftp_destinations_and_a_backup_reaches_both(
     page.select_option("#id_kind", "sftp")
     expect(page.locator("#id_bucket")).to_be_hidden()
     page.fill("#id_host", "127.0.0.1")
-    page.fill("#id_port", str(sshd_server.port))
+    page.fill("#id_port", str(ssh_server.port))
     page.get_by_role("button", name="Scan host key").click()
-    expected = fingerprint(parse_host_key(sshd_server.host_public)[1])
+    expected = fingerprint(parse_host_key(ssh_server.host_public)[1])
     expect(page.locator("[data-scan-result]")).to_contain_text(expected)
-    expect(page.locator("#id_host_key")).to_have_value(sshd_server.host_public)
+    expect(page.locator("#id_host_key")).to_have_value(ssh_server.host_public)
     expect(page.locator("#id_kind")).to_have_value("sftp")
-    page.fill("#id_username", sshd_server.user)
+    page.fill("#id_username", ssh_server.user)
     page.fill("#id_remote_path", str(remote))
-    page.fill("#id_private_key", sshd_server.client_private)
+    page.fill("#id_private_key", ssh_server.client_private)
     page.get_by_role("button", name="Add destination").click()
     expect(page.locator("#field-confirm_host_key .errorlist")).to_contain_text("tick this box")
-    page.fill("#id_private_key", sshd_server.client_private)  # never sent back to the page
+    page.fill("#id_private_key", ssh_server.client_private)  # never sent back to the page
     page.check("#id_confirm_host_key")
     page.get_by_role("button", name="Add destination").click()
     expect(page.locator(".messages")).to_contain_text("Destination “remote” added")
@@ -78,5 +92,5 @@ def test_an_owner_adds_s3_and_sftp_destinations_and_a_backup_reaches_both(
     expect(row.locator("[data-copy=saved]")).to_have_count(2)
     files = sorted(p.name for p in remote.iterdir())
     assert any(name.endswith(".sqlite3.zst") for name in files), files
-    objects = s3_client(moto_server.endpoint).list_objects_v2(Bucket="browser-walk", Prefix="shop/")
+    objects = s3_client(s3_server.endpoint).list_objects_v2(Bucket="browser-walk", Prefix="shop/")
     assert any(o["Key"].endswith(".sqlite3.zst") for o in objects.get("Contents", [])), objects
