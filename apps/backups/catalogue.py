@@ -82,6 +82,9 @@ def _check(found: dict, data_location: str, database, storage) -> str:
 def _record(found: dict, destination, database, data_location: str, report: ImportReport) -> None:
     created = datetime.fromisoformat(found["created_at"])
     encryption = found.get("encryption") or {}
+    trigger = found.get("trigger")
+    if trigger not in Backup.Trigger.values:
+        trigger = Backup.Trigger.MANUAL
     with transaction.atomic():
         backup = Backup.objects.filter(
             database=database,
@@ -92,7 +95,7 @@ def _record(found: dict, destination, database, data_location: str, report: Impo
         if backup is None:
             backup = Backup.objects.create(
                 database=database,
-                trigger=found.get("trigger") if found.get("trigger") in Backup.Trigger.values else "manual",
+                trigger=str(trigger),
                 status=Backup.Status.COMPLETED,
                 created_at=created,
                 started_at=created,

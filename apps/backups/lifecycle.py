@@ -39,6 +39,13 @@ LOST = "the run was taken over (its heartbeat went stale) and finished elsewhere
 R = TypeVar("R", bound=Run)
 
 
+class _Unset:
+    """No heartbeat condition given (None is a real value: a run that never beat)."""
+
+
+_UNSET = _Unset()
+
+
 class Cancel(threading.Event):
     """A cancellation flag that carries why: the runner records `reason` as the run's error."""
 
@@ -114,9 +121,8 @@ def create_running(model: type[R], database_id: int, worker_id: str, **fields: A
 def claim(model: type[Run], pk: int, worker_id: str, now: datetime | None = None) -> bool:
     """pending → in_progress, owned by worker_id; True if this call claimed it."""
     now = now or timezone.now()
-    status = model.Status  # type: ignore[attr-defined]
-    changed = model._default_manager.filter(pk=pk, status=status.PENDING).update(
-        status=status.IN_PROGRESS, worker_id=worker_id, heartbeat_at=now, started_at=now
+    changed = model._default_manager.filter(pk=pk, status=Run.Status.PENDING).update(
+        status=Run.Status.IN_PROGRESS, worker_id=worker_id, heartbeat_at=now, started_at=now
     )
     return changed == 1
 
@@ -129,13 +135,12 @@ def start(run: R) -> bool:
     `manage.py backup`). A terminal one is left alone.
     """
     run.refresh_from_db()
-    status = run.Status  # type: ignore[attr-defined]
-    if run.status == status.PENDING:  # type: ignore[attr-defined]
+    if run.status == Run.Status.PENDING:
         if not claim(type(run), run.pk, run.worker_id):
             return False
         run.refresh_from_db()
         return True
-    return bool(run.status == status.IN_PROGRESS)  # type: ignore[attr-defined]
+    return bool(run.status == Run.Status.IN_PROGRESS)
 
 
 # --- while running --------------------------------------------------------------
@@ -181,9 +186,13 @@ class keep_alive:  # noqa: N801 - used as a context manager
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.every):
-                heartbeat(self.model, [self.pk], self.worker_id)
-        except Exception:
-            log.exception("keep_alive for %s %s failed", self.model.__name__, self.pk)
+                try:
+                    heartbeat(self.model, [self.pk], self.worker_id)
+                except Exception:
+                    # A busy or restarting metadata database: try again next beat rather
+                    # than stop beating and let a reaper take the run for dead.
+                    log.exception("keep_alive for %s %s failed", self.model.__name__, self.pk)
+                    connections.close_all()
         finally:
             connections.close_all()
 
@@ -243,7 +252,7 @@ def interrupt(
     now: datetime | None = None,
     *,
     reason: str = INTERRUPTED,
-    heartbeat_at: datetime | None | type[Ellipsis] = ...,  # type: ignore[valid-type]
+    heartbeat_at: datetime | None | _Unset = _UNSET,
     worker_id: str | None = None,
 ) -> bool:
     """in_progress → failed with `reason`, for a run whose owner is gone; True if this call did it.
@@ -255,7 +264,7 @@ def interrupt(
     """
     now = now or timezone.now()
     rows = _rows(run).filter(status="in_progress")
-    if heartbeat_at is not ...:
+    if not isinstance(heartbeat_at, _Unset):
         rows = (
             rows.filter(heartbeat_at=heartbeat_at) if heartbeat_at else rows.filter(heartbeat_at__isnull=True)
         )

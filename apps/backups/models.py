@@ -11,13 +11,20 @@ from apps.common.querysets import GroupScopedQuerySet
 
 
 class Run(models.Model):
-    """What a backup and a restore share: who asked, when it ran, which worker owns it, how far it got."""
+    """What backups, restores and verifications share: status, who asked, when, which worker, how far."""
 
-    TERMINAL: frozenset[str] = frozenset()
-    ACTIVE: frozenset[str] = frozenset()
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    TERMINAL: frozenset[str] = frozenset({Status.COMPLETED, Status.FAILED})
+    ACTIVE: frozenset[str] = frozenset({Status.PENDING, Status.IN_PROGRESS})
     # Fields blanked by the lifecycle as soon as the run ends (secrets it needed while running).
     SECRET_FIELDS: tuple[str, ...] = ()
 
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -77,6 +84,7 @@ class Backup(Run):
 
     TERMINAL = frozenset({Status.COMPLETED, Status.PARTIAL, Status.FAILED})
     ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
+    # The status of a backup also knows "partial" (some destinations failed).
 
     database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="backups")
     schedule = models.ForeignKey(
@@ -156,14 +164,6 @@ class RestoreQuerySet(GroupScopedQuerySet):
 class Restore(Run):
     """Loading one backup into a target database."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-
-    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
-    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
     SECRET_FIELDS = ("identity",)
 
     backup = models.ForeignKey(Backup, null=True, on_delete=models.SET_NULL, related_name="restores")
@@ -173,7 +173,6 @@ class Restore(Run):
     source_copy = models.ForeignKey(
         BackupCopy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     # The age secret key given with the request when the group does not keep it; encrypted at
     # rest and blanked as soon as the run ends.
     identity = EncryptedTextField(blank=True, default="")
@@ -197,17 +196,7 @@ class VerificationQuerySet(GroupScopedQuerySet):
 class Verification(Run):
     """Re-reading every saved copy of a backup to compare its size and sha256 with the record."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-
-    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED})
-    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
-
     backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="verifications")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     # None until it completed; True when every copy is intact.
     ok = models.BooleanField(null=True, blank=True)
     # [{destination_id, destination_name, status (ok|missing|corrupt|unreachable), message}]

@@ -111,7 +111,11 @@ def deliver(entry: NotificationLog, now: datetime | None = None) -> bool:
         code = send(channel, entry.payload)
     except DeliveryError as exc:
         now = timezone.now()
-        fields = {"last_error": str(exc)[:2000], "response_code": exc.code, "claimed_at": None}
+        fields: dict[str, object] = {
+            "last_error": str(exc)[:2000],
+            "response_code": exc.code,
+            "claimed_at": None,
+        }
         if entry.attempts >= MAX_ATTEMPTS:
             fields["status"] = NotificationLog.Status.FAILED
         else:

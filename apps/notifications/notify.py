@@ -162,7 +162,7 @@ def check_stale(now: datetime | None = None) -> int:
     schedules = Schedule.objects.filter(enabled=True, database__group_id__in=by_group).select_related(
         "database__group"
     )
-    worst: dict[int, tuple[timedelta, object]] = {}
+    worst: dict[int, tuple[timedelta, Schedule]] = {}
     intervals: dict[tuple[str, str], timedelta | None] = {}  # many schedules share a rule
     for schedule in schedules:
         key = (schedule.interval_value + " " + schedule.cron_expression, schedule.timezone)
@@ -171,9 +171,10 @@ def check_stale(now: datetime | None = None) -> int:
                 intervals[key] = schedule_interval(schedule, now)
             except Exception:
                 intervals[key] = None
-        if intervals[key] is None:
+        interval = intervals[key]
+        if interval is None:
             continue
-        threshold = 2 * intervals[key]
+        threshold = 2 * interval
         # With several schedules the most frequent one sets the expectation.
         if schedule.database_id not in worst or threshold < worst[schedule.database_id][0]:
             worst[schedule.database_id] = (threshold, schedule)

@@ -159,7 +159,11 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     # One copy disappears from disk: Verify shows ⚠ on that copy and the banner.
     copies["disk-a"].unlink()
     row.get_by_role("button", name=f"Verify backup #{backup_id}").click()
-    expect(page.locator(".messages")).to_contain_text("1 of 2 copies have a problem")
+    expect(page.locator(".messages")).to_contain_text(f"Verification of backup #{backup_id} queued")
+    # The worker re-reads the copies; the activity poll brings the result without a reload.
+    expect(page.locator("[data-verifications]")).to_contain_text(
+        "1 of 2 copies have a problem", timeout=15000
+    )
     expect(page.locator("[data-missing-banner]")).to_be_visible()
     missing = page.locator(f"#backup-{backup_id} [data-copy=missing]")
     expect(missing).to_have_count(1)

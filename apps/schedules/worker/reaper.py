@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,7 +13,7 @@ from apps.backups import lifecycle
 from apps.schedules.worker.claims import MODELS
 
 
-def refresh_heartbeats(worker_id: str, live: dict[str, Iterable[int]], now: datetime | None = None) -> int:
+def refresh_heartbeats(worker_id: str, live: Mapping[str, Iterable[int]], now: datetime | None = None) -> int:
     """Touch heartbeat_at of this worker's running jobs ({kind: ids}); return how many rows."""
     now = now or timezone.now()
     return sum(lifecycle.heartbeat(MODELS[kind], pks, worker_id, now) for kind, pks in live.items())
@@ -28,7 +28,7 @@ def reap_stale(
     now: datetime,
     *,
     stale_seconds: int | None = None,
-    live: dict[str, Iterable[int]] | None = None,
+    live: Mapping[str, Iterable[int]] | None = None,
 ) -> dict[str, list[int]]:
     """Fail runs whose heartbeat is stale (their worker died) and remove their partial files.
 
