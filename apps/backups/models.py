@@ -146,6 +146,8 @@ class BackupCopy(models.Model):
     verify_status = models.CharField(max_length=12, choices=Check.choices, blank=True, default="")
     verify_message = models.TextField(blank=True, default="")
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Set when a delete met S3 Object Lock: retention leaves the backup alone until then.
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["backup_id", "id"]

@@ -44,7 +44,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.backups import services
-from apps.backups.models import Backup, Restore
+from apps.backups.models import Backup, BackupCopy, Restore
 from apps.schedules.models import Schedule
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,11 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
             backup__schedule=schedule, status__in=[Restore.Status.PENDING, Restore.Status.IN_PROGRESS]
         ).values_list("backup_id", flat=True)
     )
+    locked = dict(
+        BackupCopy.objects.filter(backup__schedule=schedule, locked_until__gt=now)
+        .order_by("backup_id", "-locked_until")
+        .values_list("backup_id", "locked_until")
+    )
     window_start = now - timedelta(days=schedule.keep_days) if schedule.keep_days else None
     good_in_window = window_start is not None and any(at >= window_start for _, at in completed_of_db)
     failed_cutoff = now - timedelta(days=FAILED_KEEP_DAYS)
@@ -123,6 +128,12 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
             continue
         if bid in restoring:
             keep.append(Decision(bid, "a restore is reading this backup"))
+            if status in USABLE:
+                usable_rank += 1
+            continue
+        if bid in locked:
+            until = locked[bid].strftime("%Y-%m-%d %H:%M UTC")
+            keep.append(Decision(bid, f"a copy is locked until {until} (Object Lock)"))
             if status in USABLE:
                 usable_rank += 1
             continue

@@ -11,24 +11,24 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts import roles
 from apps.backups.manifest import manifest_name
 from apps.backups.models import Backup, BackupCopy, Restore, Verification
-from apps.destinations.storage import (
-    StorageError,
-    storage_for_copy,
-)
+from apps.destinations.storage import StorageError, StorageLocked, storage_for_copy
 from apps.keys import services as keys
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 RESTORABLE = frozenset({Backup.Status.COMPLETED, Backup.Status.PARTIAL})
+LEGAL_HOLD_RETRY = timedelta(days=1)
 NO_DESTINATION = "This database has no enabled destination: add or enable one, then run the backup."
 
 
@@ -103,6 +103,15 @@ def _delete_locked(backup: Backup, delete_files: bool) -> DeleteResult:
             continue
         try:
             status, message = _delete_copy_file(copy)
+        except StorageLocked as exc:
+            # Object Lock: the copy stays, and retention leaves it alone until the lock ends
+            # (a legal hold has no end date: look again a day later).
+            failed.append(copy)
+            copy.locked_until = exc.until or timezone.now() + LEGAL_HOLD_RETRY
+            copy.error = f"Delete refused: {exc}"
+            copy.save(update_fields=["error", "locked_until"])
+            results.append({**entry, "status": "locked", "message": str(exc)})
+            continue
         except StorageError as exc:
             failed.append(copy)
             copy.error = f"Delete failed: {exc}"
@@ -156,13 +165,26 @@ def open_copy_for_download(
             problems.append(str(exc))
             continue
         try:
-            size = os.fstat(fh.fileno()).st_size
-        except (OSError, AttributeError, ValueError):
-            size = storage.size(copy.location)
+            size = _open_size(fh, storage, copy.location)
+        except StorageError as exc:
+            fh.close()
+            problems.append(str(exc))
+            continue
         return copy, fh, size
     if not problems:
         raise NotAvailable(f"Backup #{backup.pk} has no saved copy")
     raise NotAvailable("No copy can be read: " + "; ".join(problems))
+
+
+def _open_size(fh: BinaryIO, storage, location: str) -> int:
+    """The size of an open copy: from the reader when it knows (S3, SFTP), the file, or the storage."""
+    size = getattr(fh, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        return storage.size(location)
 
 
 # -- requests from people ------------------------------------------------------

@@ -213,3 +213,20 @@ def test_the_sweep_applies_every_schedule_with_retention(setup, make_schedule):
     add(C, 3, sched=other)
     assert retention.sweep(NOW) == 2
     assert Backup.objects.count() == 2
+
+
+def test_a_backup_whose_copy_is_under_object_lock_is_kept_until_the_lock_ends(setup):
+    _, schedule, add = setup
+    set_retention(schedule, keep_last=1)
+    old = add(C, 3)
+    add(C, 0)
+    until = NOW + timedelta(days=2)
+    old.copies.update(locked_until=until)
+    with time_machine.travel(NOW, tick=False):
+        assert retention.apply(schedule) == []
+        assert {
+            "backup_id": old.pk,
+            "reason": f"a copy is locked until {until:%Y-%m-%d %H:%M} UTC (Object Lock)",
+        } in retention.preview(schedule)["keep"]
+    with time_machine.travel(until + timedelta(minutes=1), tick=False):
+        assert retention.apply(schedule) == [old.pk]

@@ -215,4 +215,6 @@ def test_a_backup_under_object_lock_is_kept_with_its_date_when_deleted(sqlite_da
     assert Backup.objects.filter(pk=backup.pk).exists()
     copy = backup.copies.get()
     assert f"is locked until {info.value.until:%Y-%m-%d %H:%M} UTC" in copy.error
+    assert [r["status"] for r in result.results] == ["locked"]
+    assert copy.locked_until == info.value.until  # retention leaves it alone until then
     assert get_storage(dest).exists(location)
