@@ -110,8 +110,7 @@ def test_backup_command_owns_its_run_so_no_worker_can_claim_it(sqlite_database, 
 
 def test_backup_command_refuses_while_a_backup_of_the_database_runs(sqlite_database, make_destination):
     make_destination(sqlite_database)
-    running = Backup.objects.create(database=sqlite_database, status=Backup.Status.IN_PROGRESS)
-    assert running.pk
+    Backup.objects.create(database=sqlite_database, status=Backup.Status.IN_PROGRESS)
     with pytest.raises(CommandError, match="A backup or restore of Orders DB is running"):
         run("backup", str(sqlite_database.pk))
     assert Backup.objects.count() == 1

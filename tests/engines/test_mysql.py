@@ -17,6 +17,7 @@ import pytest
 from apps.engines import get_engine
 from apps.engines.base import ConnectionInfo, EngineError
 from apps.engines.mysql import MySQLEngine, defaults_file
+from tests.polling import wait_until
 
 from .helpers import drain, fake_tool, path_with
 
@@ -314,8 +315,7 @@ def test_it_kills_the_dump_at_once_on_abort(engine, source, workdir):
         while stream.read(1024 * 1024):
             pass
         assert time.monotonic() - started < 5
-        time.sleep(0.3)
-        assert not Path(f"/proc/{pid}").exists()
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=5, what="the dump process to be gone")
     finally:
         cur.execute("UNLOCK TABLES")
         blocker.close()

@@ -15,6 +15,7 @@ import pytest
 from apps.engines import get_engine
 from apps.engines.base import EngineError
 from apps.engines.postgresql import PostgresEngine
+from tests.polling import wait_until
 
 from .helpers import drain, fake_tool, path_with
 
@@ -264,8 +265,7 @@ def test_it_kills_the_dump_at_once_on_abort(engine, source, workdir):
         while stream.read(1024 * 1024):  # a reader blocked in read() is released by abort()
             pass
         assert time.monotonic() - started < 5
-        time.sleep(0.3)
-        assert not Path(f"/proc/{pid}").exists()
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=5, what="the dump process to be gone")
         stream.abort()  # idempotent
     finally:
         blocker.rollback()

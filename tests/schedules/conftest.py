@@ -68,6 +68,7 @@ def make_backup(db):
 
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -174,20 +175,36 @@ class WorkerSite:
 _FERNET_KEY = Fernet.generate_key().decode()
 
 
-def _make_site(tmp_path: Path, database_url: str) -> WorkerSite:
+def _make_site(tmp_path: Path, database_url: str, *, migrate: bool = True) -> WorkerSite:
     root = tmp_path / "site-backups"
     data = tmp_path / "site-data"
     root.mkdir()
     data.mkdir()
     site = WorkerSite(database_url=database_url, root=root, data_dir=data)
-    out = site.manage("migrate", "--noinput", timeout=300)
-    assert out.returncode == 0, out.stderr
+    if migrate:
+        out = site.manage("migrate", "--noinput", timeout=300)
+        assert out.returncode == 0, out.stderr
     return site
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_metadata(tmp_path_factory) -> Path:
+    """A freshly migrated SQLite metadata file, made once per session (per xdist worker) for the
+    sites to copy: `migrate` in a new process costs seconds of CPU each time."""
+    base = tmp_path_factory.mktemp("migrated-metadata")
+    path = base / "meta.sqlite3"
+    _make_site(base, f"sqlite:///{path}")
+    db = sqlite3.connect(path)  # WAL mode: fold any -wal into the file before it is copied
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
+
+
 @pytest.fixture
-def sqlite_site(tmp_path):
-    site = _make_site(tmp_path, f"sqlite:///{tmp_path / 'meta.sqlite3'}")
+def sqlite_site(tmp_path, migrated_sqlite_metadata):
+    path = tmp_path / "meta.sqlite3"
+    shutil.copyfile(migrated_sqlite_metadata, path)
+    site = _make_site(tmp_path, f"sqlite:///{path}", migrate=False)
     yield site
     site.stop_all()
 

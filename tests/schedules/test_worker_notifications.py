@@ -53,8 +53,13 @@ result = [(now + timedelta(seconds=4)).isoformat(), (now + timedelta(seconds=6))
     assert proc.wait(30) == 0
     broken, good = rows
     assert broken["status"] == "failed"
-    started = datetime.fromisoformat(good["started_at"])
-    assert (started - datetime.fromisoformat(due[1])).total_seconds() < 1.5, rows
+    # What the worker controls is that a delivery never holds up claiming: the good backup (due
+    # 2 s after the broken one) starts while the webhook still hangs, not once the worker gives up
+    # on it (5 s after the request). How soon after its due time it starts depends on how busy
+    # the machine is, so that is not what is measured.
+    started = datetime.fromisoformat(good["started_at"]).timestamp()
+    assert datetime.fromisoformat(due[1]).timestamp() <= started
+    assert started - receiver.requests[0]["at"] < 4, (rows, proc.log_path.read_text())
     entry = sqlite_site.python(
         "from apps.notifications.models import NotificationLog;"
         "e = NotificationLog.objects.get(); result = [e.event, e.status, e.attempts, e.last_error]"
