@@ -138,6 +138,7 @@ def _run_backup(backup, database, conn, secrets, cancel, on_progress, recipients
                     continue
                 try:
                     storage = storages[copy.pk] = get_storage(dest)
+                    secrets.extend(storage.secrets())  # masked in every message of this run
                     copy.location = storage.location_for(file_name)
                     writers[copy.pk] = storage.open_writer(file_name)
                 except StorageError as exc:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
 from apps.accounts.roles import Role
+from apps.backups.context import activity_context, decorate
 from apps.backups.dashboard import dashboard_context
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup
 from apps.backups.services import (
     NO_DESTINATION,
     BackupBusy,
@@ -30,70 +28,6 @@ from apps.backups.services import (
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
-
-BACKUP_ROWS = 50
-PROBLEM_CHECKS = {BackupCopy.Check.MISSING, BackupCopy.Check.CORRUPT, BackupCopy.Check.UNREACHABLE}
-
-
-# --- shared pieces ---------------------------------------------------------------
-
-
-def copy_indicator(copy: BackupCopy) -> dict:
-    """How one copy shows in the table: saved ✓, failed ✗, missing/damaged ⚠ (after verify), running …"""
-    if copy.verify_status in PROBLEM_CHECKS:
-        label = {"missing": "file missing", "corrupt": "file damaged", "unreachable": "unreachable"}[
-            copy.verify_status
-        ]
-        return {"css": "missing", "mark": "⚠", "label": label}
-    if copy.status == BackupCopy.Status.COMPLETED:
-        verified = " and verified" if copy.verify_status == BackupCopy.Check.OK else ""
-        return {"css": "saved", "mark": "✓", "label": f"saved{verified}"}
-    if copy.status == BackupCopy.Status.FAILED:
-        return {"css": "failed", "mark": "✗", "label": "failed"}
-    return {"css": "running", "mark": "…", "label": "writing"}
-
-
-def decorate(backup: Backup) -> Backup:
-    backup.copy_list = list(backup.copies.all())
-    for copy in backup.copy_list:
-        copy.indicator = copy_indicator(copy)
-    backup.downloadable = any(c.status == BackupCopy.Status.COMPLETED for c in backup.copy_list)
-    return backup
-
-
-def activity_context(database: Database, flags: dict) -> dict:
-    """The backups table, restores and the missing-file banner of one database (polled while active)."""
-    rows = list(database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1])
-    more = len(rows) > BACKUP_ROWS
-    backups = [decorate(b) for b in rows[:BACKUP_ROWS]]
-    restores = list(
-        Restore.objects.filter(target_database=database)
-        .select_related("backup", "backup__database", "requested_by")
-        .order_by("-created_at", "-id")[:10]
-    )
-    missing = [c for b in backups for c in b.copy_list if c.indicator["css"] == "missing"]
-    # Verifications of the last hour: a queued one keeps the fragment polling until its result shows.
-    verifications = list(
-        Verification.objects.filter(
-            backup__database=database, created_at__gte=timezone.now() - timedelta(hours=1)
-        ).order_by("-created_at", "-id")[:5]
-    )
-    active = (
-        any(b.status in Backup.ACTIVE for b in backups)
-        or any(r.status not in Restore.TERMINAL for r in restores)
-        or any(v.status in Verification.ACTIVE for v in verifications)
-    )
-    return {
-        "database": database,
-        "backups": backups,
-        "more_backups": more,
-        "restores": restores,
-        "missing_copies": missing,
-        "verifications": verifications,
-        "active": active,
-        "finished_statuses": [s.value for s in Backup.TERMINAL],
-        **{k: flags[k] for k in ("role", "can_operate", "can_manage") if k in flags},
-    }
 
 
 def _back_to(backup: Backup) -> str:

@@ -13,10 +13,10 @@ from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
 from apps.accounts.roles import Role
-from apps.backups.models import Backup
 
 # The backups table of the database page is the backups app's fragment (also polled alone).
-from apps.backups.views import activity_context
+from apps.backups.context import activity_context
+from apps.backups.models import Backup
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
 from apps.databases import services
