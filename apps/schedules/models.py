@@ -43,6 +43,11 @@ class Schedule(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     keep_last = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     keep_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    # A scratch database of the same group: each completed scheduled backup is restored into it
+    # and checked (a drill); it is emptied before and after.
+    drill_target = models.ForeignKey(
+        "databases.Database", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,8 +80,24 @@ class Schedule(models.Model):
             cron.validate_timezone(self.timezone)
         except cron.CronError as exc:
             errors["timezone"] = [_sentence(str(exc))]
+        drill_problem = self.drill_target_problem()
+        if drill_problem:
+            errors["drill_target"] = [drill_problem]
         if errors:
             raise ValidationError(errors)
+
+    def drill_target_problem(self) -> str:
+        """Why the drill target cannot be used ("" when it can, or when there is none)."""
+        target, source = self.drill_target, self.database if self.database_id else None
+        if target is None or source is None:
+            return ""
+        if target.pk == source.pk:
+            return "The drill target must be another database: a drill empties it before and after."
+        if target.group_id != source.group_id:
+            return "The drill target must be a database of the same group."
+        if target.engine != source.engine:
+            return f"The drill target must be a {source.engine} database like the source."
+        return ""
 
     def refresh_next_run(self) -> None:
         """Set next_run_at for the current rule from now on (None while disabled)."""
