@@ -427,6 +427,15 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
         assert "stopping the web server and the worker" in text and "stopped" in text
         assert (tmp_path / "var" / "metadata.sqlite3").exists()  # migrated into BM_DATA_DIR
     finally:
+        # Everything of the session: bin/run puts the web server and the worker in process groups
+        # of their own, so killing bin/run's group alone would leave them running.
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        for pid in left:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
+        proc.wait(10)
         log.close()
