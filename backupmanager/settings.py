@@ -68,6 +68,9 @@ BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5
 BM_SCHEDULER_STALE_SECONDS = env_int("BM_SCHEDULER_STALE_SECONDS", 0, minimum=0)
 # Links in notifications point here.
 BM_BASE_URL = env_str("BM_BASE_URL", "http://127.0.0.1:8000")
+# Webhooks may reach loopback and private networks only when this is true (apps/common/outbound.py);
+# cloud metadata addresses stay refused either way.
+BM_WEBHOOK_ALLOW_PRIVATE = env_bool("BM_WEBHOOK_ALLOW_PRIVATE", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -12,8 +12,6 @@ import hashlib
 import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,6 +19,7 @@ from django.core.mail import get_connection, send_mail
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
+from apps.common import outbound
 from apps.notifications.models import NotificationChannel, NotificationLog
 from apps.notifications.notify import build_payload
 
@@ -51,7 +50,12 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def send_webhook(channel: NotificationChannel, payload: dict, timeout: float = TIMEOUT_SECONDS) -> int:
-    """POST the payload as JSON; return the HTTP status, or raise DeliveryError."""
+    """POST the payload as JSON; return the HTTP status, or raise DeliveryError.
+
+    Sent through apps.common.outbound: the address connected to is checked after DNS
+    (BM_WEBHOOK_ALLOW_PRIVATE), redirects are not followed, and every failure to connect
+    reads "the webhook could not be reached" (a closed port and a filtered one look alike).
+    """
     body = json.dumps(payload).encode()
     headers = {
         "Content-Type": "application/json",
@@ -60,17 +64,20 @@ def send_webhook(channel: NotificationChannel, payload: dict, timeout: float = T
     }
     if channel.secret:
         headers[SIGNATURE_HEADER] = sign(channel.secret, body)
-    request = urllib.request.Request(channel.target, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https validated)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"the webhook answered HTTP {exc.code}", exc.code) from None
-    except (TimeoutError, OSError, urllib.error.URLError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise DeliveryError(f"no answer from the webhook within {timeout:g} s") from None
-        raise DeliveryError(f"the webhook could not be reached: {reason}") from None
+        response = outbound.request("POST", channel.target, body=body, headers=headers, timeout=timeout)
+    except outbound.Timeout:
+        raise DeliveryError(f"no answer from the webhook within {timeout:g} s") from None
+    except outbound.OutboundError as exc:
+        raise DeliveryError(f"the webhook {exc}") from None
+    if 300 <= response.status < 400:
+        raise DeliveryError(
+            f"the webhook answered HTTP {response.status} (a redirect, which is not followed)",
+            response.status,
+        )
+    if response.status >= 400:
+        raise DeliveryError(f"the webhook answered HTTP {response.status}", response.status)
+    return response.status
 
 
 def send_email(channel: NotificationChannel, payload: dict, timeout: float = TIMEOUT_SECONDS) -> None:

@@ -16,6 +16,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.status = 200
+        self.location = ""  # a Location header to answer with (redirect tests)
         self.delay = 0.0
         self.received = threading.Event()
         receiver = self
@@ -38,6 +39,8 @@ class Receiver:
                 try:
                     self.send_response(receiver.status)
                     self.send_header("Content-Type", "text/plain")
+                    if receiver.location:
+                        self.send_header("Location", receiver.location)
                     self.end_headers()
                     self.wfile.write(b"ok")
                 except OSError:
@@ -58,7 +61,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    """A receiver on 127.0.0.1, which webhooks may reach only with BM_WEBHOOK_ALLOW_PRIVATE (set here)."""
+    settings.BM_WEBHOOK_ALLOW_PRIVATE = True
     r = Receiver()
     yield r
     r.close()

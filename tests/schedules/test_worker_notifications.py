@@ -44,6 +44,7 @@ Schedule.objects.create(database=good, name='s', interval_value='daily', cron_ex
 result = [(now + timedelta(seconds=4)).isoformat(), (now + timedelta(seconds=6)).isoformat()]
 """
     )
+    sqlite_site.extra_env["BM_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1
     proc = sqlite_site.start_worker()
     assert receiver.received.wait(30), proc.log_path.read_text()  # the failure is being delivered (and hangs)
     rows = wait_for(
