@@ -16,6 +16,10 @@ class ScheduleAdmin(admin.ModelAdmin):
         "last_run_at",
         "keep_last",
         "keep_days",
+        "keep_daily",
+        "keep_weekly",
+        "keep_monthly",
+        "keep_yearly",
     ]
     list_filter = ["enabled", "interval_value", "timezone"]
     search_fields = ["name", "database__name", "cron_expression"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.schedules import cron
-from apps.schedules.models import Schedule
+from apps.schedules.models import GFS_FIELDS, Schedule
 
 COMMON_ZONES = [
     "UTC",
@@ -36,18 +36,33 @@ class ScheduleForm(forms.ModelForm):
             "enabled",
             "keep_last",
             "keep_days",
+            "keep_hourly",
+            "keep_daily",
+            "keep_weekly",
+            "keep_monthly",
+            "keep_yearly",
         ]
         labels = {
             "interval_value": "Runs",
             "cron_expression": "Cron expression",
             "keep_last": "Keep the last N backups",
             "keep_days": "Keep backups for N days",
+            "keep_hourly": "Hourly",
+            "keep_daily": "Daily",
+            "keep_weekly": "Weekly",
+            "keep_monthly": "Monthly",
+            "keep_yearly": "Yearly",
             "enabled": "Enabled",
         }
         help_texts = {
             "cron_expression": "Five fields: minute hour day-of-month month day-of-week, e.g. 30 2 * * 1-5.",
             "keep_last": "Empty: no limit by count.",
-            "keep_days": "Empty: no limit by age. With both set, a backup is kept if either rule keeps it.",
+            "keep_days": "Empty: no limit by age. A backup is kept if any retention rule keeps it.",
+            "keep_hourly": "Newest backup of each of the last N hours.",
+            "keep_daily": "Newest backup of each of the last N days.",
+            "keep_weekly": "Newest backup of each of the last N weeks (Monday to Sunday).",
+            "keep_monthly": "Newest backup of each of the last N months.",
+            "keep_yearly": "Newest backup of each of the last N years.",
         }
         widgets = {
             "interval_value": forms.RadioSelect,
@@ -62,7 +77,7 @@ class ScheduleForm(forms.ModelForm):
             initial="UTC",
             help_text="Runs follow this zone's wall clock, also across DST changes.",
         )
-        for name in ("keep_last", "keep_days"):
+        for name in ("keep_last", "keep_days", *GFS_FIELDS):
             self.fields[name].widget.attrs["min"] = 1
         self.fields["name"].widget.attrs["placeholder"] = "e.g. nightly"
 

@@ -12,6 +12,16 @@ from django.utils import timezone
 from apps.common.querysets import GroupScopedQuerySet
 from apps.schedules import cron
 
+# The GFS retention fields, the period each counts and the most periods it may keep.
+GFS_LIMITS: dict[str, tuple[str, int]] = {
+    "keep_hourly": ("hours", 100_000),
+    "keep_daily": ("days", 36_500),
+    "keep_weekly": ("weeks", 5_200),
+    "keep_monthly": ("months", 1_200),
+    "keep_yearly": ("years", 100),
+}
+GFS_FIELDS = tuple(GFS_LIMITS)
+
 
 class ScheduleQuerySet(GroupScopedQuerySet):
     group_path = "database__group"
@@ -43,6 +53,14 @@ class Schedule(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     keep_last = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     keep_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    # GFS: the newest good backup of each of the last N hours/days/ISO weeks/months/years that have
+    # one, in the schedule's zone (apps.backups.retention). Null = that kind is unused.
+    # Their bounds are checked in clean() (GFS_LIMITS).
+    keep_hourly = models.PositiveIntegerField(null=True, blank=True)
+    keep_daily = models.PositiveIntegerField(null=True, blank=True)
+    keep_weekly = models.PositiveIntegerField(null=True, blank=True)
+    keep_monthly = models.PositiveIntegerField(null=True, blank=True)
+    keep_yearly = models.PositiveIntegerField(null=True, blank=True)
     # A scratch database of the same group: each completed scheduled backup is restored into it
     # and checked (a drill); it is emptied before and after.
     drill_target = models.ForeignKey(
@@ -80,6 +98,10 @@ class Schedule(models.Model):
             cron.validate_timezone(self.timezone)
         except cron.CronError as exc:
             errors["timezone"] = [_sentence(str(exc))]
+        for name, (unit, most) in GFS_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= most:
+                errors[name] = [f"Keep between 1 and {most} {unit}, or leave it empty."]
         drill_problem = self.drill_target_problem()
         if drill_problem:
             errors["drill_target"] = [drill_problem]
@@ -98,6 +120,10 @@ class Schedule(models.Model):
         if target.engine != source.engine:
             return f"The drill target must be a {source.engine} database like the source."
         return ""
+
+    def has_retention(self) -> bool:
+        """True if any retention rule is set (keep_last, keep_days or a GFS count)."""
+        return any(getattr(self, name) for name in ("keep_last", "keep_days", *GFS_FIELDS))
 
     def refresh_next_run(self) -> None:
         """Set next_run_at for the current rule from now on (None while disabled)."""

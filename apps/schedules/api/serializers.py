@@ -30,6 +30,12 @@ class ScheduleSerializer(ValidatedModelSerializer):
     timezone = serializers.CharField(required=False, default="UTC", max_length=64)
     keep_last = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100000)
     keep_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=36500)
+    # GFS counts: their bounds are checked by Schedule.clean() (the one rule for every door).
+    keep_hourly = serializers.IntegerField(required=False, allow_null=True)
+    keep_daily = serializers.IntegerField(required=False, allow_null=True)
+    keep_weekly = serializers.IntegerField(required=False, allow_null=True)
+    keep_monthly = serializers.IntegerField(required=False, allow_null=True)
+    keep_yearly = serializers.IntegerField(required=False, allow_null=True)
 
     class Meta:
         model = Schedule
@@ -45,6 +51,11 @@ class ScheduleSerializer(ValidatedModelSerializer):
             "last_run_at",
             "keep_last",
             "keep_days",
+            "keep_hourly",
+            "keep_daily",
+            "keep_weekly",
+            "keep_monthly",
+            "keep_yearly",
             "created_at",
             "updated_at",
         ]
