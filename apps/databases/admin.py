@@ -29,18 +29,17 @@ class DatabaseAdminForm(forms.ModelForm):
             "encryption_key",
         ]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._stored_password = self.instance.password
-
-    def save(self, commit=True):
-        obj = super().save(commit=False)
-        # The admin puts declared fields into the model form, so a blank
-        # entry would overwrite the secret: put the stored one back.
-        obj.password = self.cleaned_data.get("password") or self._stored_password
-        if commit:
-            obj.save()
-        return obj
+    def clean(self):
+        # A typed password is entered before the model's clean(), which refuses to send a
+        # stored one to a changed host, port, user or engine.
+        data = super().clean()
+        if data.get("password"):
+            self.instance.enter_secret("password", data["password"])
+        else:
+            # The admin puts declared fields into the model form: out of cleaned_data, a blank
+            # entry does not overwrite the stored password (construct_instance skips it).
+            data.pop("password", None)
+        return data
 
 
 @admin.register(Database)

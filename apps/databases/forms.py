@@ -31,7 +31,6 @@ class DatabaseForm(forms.ModelForm):
             "port",
             "database_name",
             "username",
-            "password",
             "compression",
             "timeout_seconds",
             "encryption_key",
@@ -79,14 +78,16 @@ class DatabaseForm(forms.ModelForm):
     def clean_name(self):
         return self.cleaned_data["name"].strip()
 
-    def _post_clean(self):
-        keep_password = self.instance.password if self.instance.pk else ""
-        super()._post_clean()
-        data = getattr(self, "cleaned_data", {})
-        if data.get("engine") == "sqlite" or data.get("clear_password"):
-            self.instance.password = ""
-        elif not data.get("password"):
-            self.instance.password = keep_password
+    def clean(self):
+        # The password is not a model field of this form: a typed one (or the removal) is entered
+        # on the instance; a blank one keeps the stored password, which Database.clean() refuses
+        # to send to a changed host, port, user or engine.
+        data = super().clean()
+        if data.get("clear_password"):
+            self.instance.enter_secret("password", "")
+        elif data.get("password"):
+            self.instance.enter_secret("password", data["password"])
+        return data
 
     def connection_info(self) -> ConnectionInfo:
         """What the engine needs to try this form's settings (valid connection fields required).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,6 +18,15 @@ from apps.engines.sqlite import path_problem as sqlite_path_problem
 from apps.keys.models import GroupKey
 
 KEY_OF_ANOTHER_GROUP = "Choose an encryption key of the database's own group."
+
+# The only options an engine reads (apps/engines); each a short value, never a file on this server.
+OPTION_CHOICES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "postgresql": {"sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")},
+    "mysql": {},
+    "mongodb": {"auth_source": None, "dumper": ("auto", "mongodump", "builtin")},
+    "sqlite": {},
+}
+_OPTION_TEXT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class DatabaseQuerySet(GroupScopedQuerySet):
@@ -61,6 +71,10 @@ class Database(models.Model):
 
     objects = DatabaseQuerySet.as_manager()
 
+    # The fields naming where the password is sent: when one changes, a stored password must be
+    # entered again (it is never sent to a new place).
+    TARGET_FIELDS = ("engine", "host", "port", "username")
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -81,6 +95,14 @@ class Database(models.Model):
         """
         super().clean()
         errors = self._settle_connection()
+        if problem := self._options_problem():
+            errors.setdefault("options", []).append(problem)
+        if self.reused_password():
+            changed = ", ".join(self.target_changes())
+            errors.setdefault("password", []).append(
+                f"The {changed} changed: enter the password again. A stored password is never sent to "
+                "a new place."
+            )
         if self.encryption_key_id is not None and self.group_id is not None:
             other = GroupKey.objects.filter(pk=self.encryption_key_id).exclude(group_id=self.group_id)
             if other.exists():
@@ -105,6 +127,52 @@ class Database(models.Model):
         if not self.host:
             return {"host": ["Enter the server's host name or IP address."]}
         return {}
+
+    def _options_problem(self) -> str | None:
+        """Only the options the engine reads, each a plain word: no option may name a server file."""
+        if self.engine not in OPTION_CHOICES:
+            return None
+        if not isinstance(self.options, dict):
+            return "Options are a JSON object."
+        known = OPTION_CHOICES[self.engine]
+        for key, value in self.options.items():
+            if key not in known:
+                allowed = ", ".join(sorted(known)) or "none"
+                return f"Unknown option “{key}” for {self.get_engine_display()} (allowed: {allowed})."
+            choices = known[key]
+            if not isinstance(value, str) or not _OPTION_TEXT.match(value):
+                return f"The option “{key}” takes a short word (letters, digits, . _ -)."
+            if choices is not None and value not in choices:
+                return f"The option “{key}” is one of: {', '.join(choices)}."
+        return None
+
+    # -- the stored password -----------------------------------------------
+
+    def enter_secret(self, name: str, value: str) -> None:
+        """Set the password as typed by a person now (an empty value clears it).
+
+        Doors call this only for a password that was given; one that was not entered keeps
+        its stored value, which clean() refuses to reuse once the place it goes to changes.
+        """
+        if name != "password":
+            raise ValueError(f"{name} is not a secret field")
+        self.password = value or ""
+        self.__dict__.setdefault("_entered", set()).add(name)
+
+    def target_changes(self) -> list[str]:
+        """The fields naming where the password goes that differ from the stored row."""
+        if not self.pk:
+            return []
+        stored = type(self).objects.filter(pk=self.pk).values(*self.TARGET_FIELDS).first()
+        if stored is None:
+            return []
+        return [f for f in self.TARGET_FIELDS if stored[f] != getattr(self, f)]
+
+    def reused_password(self) -> bool:
+        """True when the stored password would go to a new place without having been entered again."""
+        if not self.password or "password" in self.__dict__.get("_entered", set()):
+            return False
+        return bool(self.target_changes())
 
     def validate_constraints(self, exclude=None):
         """The constraints, with the name clash reported on the name field and naming the other database."""

@@ -22,6 +22,7 @@ from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
 from apps.databases import services
 from apps.databases.forms import DatabaseForm
 from apps.databases.models import Database
+from apps.databases.throttles import OWNERS_ONLY, too_many_tests
 from apps.destinations.forms import DestinationForm
 from apps.destinations.paths import allowed_roots
 from apps.engines import ENGINES
@@ -178,7 +179,9 @@ class DatabaseTestConnectionView(LoginRequiredMixin, View):
             instance = get_object_or_404(Database.objects.visible_to(request.user), pk=pk)
             require_role(request.user, instance.group_id, Role.OWNER)
         elif managed_group_ids(request.user) == []:
-            raise PermissionDenied("Only group owners can add databases.")
+            raise PermissionDenied(OWNERS_ONLY)
+        if wait := too_many_tests(request):
+            return _throttled(request, wait)
         form = DatabaseForm(request.POST, instance=instance, user=request.user)
         form.is_valid()
         errors = form.connection_errors()
@@ -189,15 +192,22 @@ class DatabaseTestConnectionView(LoginRequiredMixin, View):
 
 
 class DatabaseCheckView(DatabaseScopedMixin, DetailView):
-    """POST: test the saved connection of a database (operators and owners)."""
+    """POST: test the saved connection of a database (owners: it opens a connection from this server)."""
 
     http_method_names = ["post"]
-    required_role = Role.OPERATOR
+    required_role = Role.OWNER
 
     def post(self, request, pk):
         database = self.get_object()
+        if wait := too_many_tests(request):
+            return _throttled(request, wait)
         result = _test(database.connection_info())
         return render(request, "includes/connection_result.html", {"result": result})
+
+
+def _throttled(request, wait: int):
+    errors = {"__all__": [f"Too many connection tests: try again in {wait} s."]}
+    return render(request, "includes/connection_result.html", {"errors": errors}, status=429)
 
 
 def _test(conn):

@@ -46,10 +46,12 @@ def test_create_stores_the_password_encrypted_and_never_returns_it(api_client, g
 
 def test_update_without_password_keeps_it_and_empty_string_clears_it(api_client, group):
     db_id = api_client.post("/api/databases/", pg_body(group), format="json").json()["id"]
-    assert (
-        api_client.patch(f"/api/databases/{db_id}", {"host": "db.internal"}, format="json").status_code == 200
-    )
+    assert api_client.patch(f"/api/databases/{db_id}", {"name": "renamed"}, format="json").status_code == 200
     assert Database.objects.get(pk=db_id).password == SECRET
+    # A new host needs the password again (tests/databases/test_password_never_follows_a_new_host.py).
+    assert (
+        api_client.patch(f"/api/databases/{db_id}", {"host": "db.internal"}, format="json").status_code == 400
+    )
     assert (
         api_client.patch(f"/api/databases/{db_id}", {"password": ""}, format="json").json()["has_password"]
         is False
@@ -142,7 +144,7 @@ def test_sqlite_connection_test_reports_each_problem(api_client, group, tmp_path
     def check(path):
         body = {"group_id": group.id, "engine": "sqlite", "database_name": str(path)}
         response = api_client.post("/api/databases/test-connection", body, format="json")
-        assert response.status_code == 200
+        assert response.status_code == 200, response.json()
         return response.json()
 
     good = tmp_path / "good.db"

@@ -108,9 +108,9 @@ def test_the_password_is_never_rendered_and_an_empty_field_keeps_it(world):
         reverse("databases:update", args=[db.pk]),
         {
             "group": world.group.pk,
-            "name": "pg",
+            "name": "pg2",
             "engine": "postgresql",
-            "host": "db2.internal",
+            "host": "db.internal",
             "port": 5432,
             "database_name": "app",
             "username": "app",
@@ -119,7 +119,7 @@ def test_the_password_is_never_rendered_and_an_empty_field_keeps_it(world):
         },
     )
     db.refresh_from_db()
-    assert db.host == "db2.internal" and db.password == "s3cret-Pa55"
+    assert db.name == "pg2" and db.password == "s3cret-Pa55"
 
 
 def test_test_connection_answers_a_fragment_without_saving(world, tmp_path):
@@ -145,9 +145,10 @@ def test_test_connection_answers_a_fragment_without_saving(world, tmp_path):
     assert Database.objects.count() == 1
 
 
-def test_test_connection_of_a_saved_database_needs_the_operator_role(world):
+def test_test_connection_of_a_saved_database_needs_the_owner_role(world):
     url = reverse("databases:check", args=[world.database.pk])
-    assert "Connection works." in world.client_for(world.operator).post(url).content.decode()
+    assert "Connection works." in world.client_for(world.owner).post(url).content.decode()
+    assert world.client_for(world.operator).post(url).status_code == 403
     assert world.client_for(world.viewer).post(url).status_code == 403
     assert world.client_for(world.outsider).post(url).status_code == 404
     assert (

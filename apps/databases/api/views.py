@@ -6,9 +6,11 @@ from django.db.models import Count, Max, Q, Sum
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from apps.accounts import roles
 from apps.accounts.permissions import GroupRolePermission
 from apps.backups.api.serializers import BackupSerializer
 from apps.backups.models import Backup
@@ -20,18 +22,35 @@ from apps.databases.api.serializers import (
     DatabaseSerializer,
 )
 from apps.databases.models import Database
+from apps.databases.throttles import OWNERS_ONLY, ConnectionTestThrottle
 from apps.destinations.api.serializers import DestinationSerializer
-from apps.engines import ConnectionInfo
+from apps.groups.models import Group
 from apps.schedules.api.serializers import ScheduleSerializer
 
 RECENT_BACKUPS = 10
+CONNECTION_TESTS = {"test", "test_connection"}
+
+
+class ConnectionTestPermission(GroupRolePermission):
+    """A connection test needs the owner role (POST: the MANAGE level), and says why."""
+
+    message = OWNERS_ONLY
 
 
 class DatabaseViewSet(viewsets.ModelViewSet):
     serializer_class = DatabaseSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
-    operator_actions = {"test"}
     filterset_class = DatabaseFilter
+
+    def get_permissions(self):
+        if self.action in CONNECTION_TESTS:
+            return [IsAuthenticated(), ConnectionTestPermission()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.action in CONNECTION_TESTS:
+            return [*super().get_throttles(), ConnectionTestThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return Database.objects.visible_to(self.request.user).order_by("name", "id")
@@ -64,18 +83,21 @@ class DatabaseViewSet(viewsets.ModelViewSet):
     @extend_schema(request=ConnectionTestSerializer, responses=ConnectionResultSerializer)
     @action(detail=False, methods=["post"], url_path="test-connection")
     def test_connection(self, request):
+        group_id = request.data.get("group_id") if hasattr(request.data, "get") else None
+        mine = Group.objects.visible_to(request.user)
+        if isinstance(group_id, int) and mine.filter(pk=group_id).exists():
+            owner = roles.has_role(request.user, group_id, roles.MANAGE)
+        else:  # no group of the caller named: the serializer says so, if the caller owns any group
+            owner = request.user.is_superuser or any(
+                roles.has_role(request.user, pk, roles.MANAGE) for pk in mine.values_list("pk", flat=True)
+            )
+        if not owner:
+            raise PermissionDenied(OWNERS_ONLY)
         serializer = ConnectionTestSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        conn = ConnectionInfo(
-            engine=data["engine"],
-            host=data.get("host", ""),
-            port=data.get("port"),
-            database_name=data.get("database_name", ""),
-            username=data.get("username", ""),
-            password=data.get("password", ""),
-            options=data.get("options") or {},
-        )
+        # The model checked and settled the fields (Database.clean); test what it would save.
+        data = {k: v for k, v in serializer.validated_data.items() if k != "group_id"}
+        conn = Database(group_id=serializer.validated_data["group_id"], **data).connection_info()
         return Response(services.test_connection(conn).as_dict(), status=status.HTTP_200_OK)
 
 
