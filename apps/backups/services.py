@@ -191,7 +191,20 @@ def _open_size(fh: BinaryIO, storage, location: str) -> int:
 
 
 def request_manual_backup(database, user) -> Backup:
-    """Queue a manual backup of a database (status pending); the worker runs it.
+    """Queue a manual backup of a database (status pending), or return the one already pending.
+
+    See queue_manual_backup, which also says whether the backup is new.
+    """
+    return queue_manual_backup(database, user)[0]
+
+
+def queue_manual_backup(database, user) -> tuple[Backup, bool]:
+    """Queue a manual backup of a database (status pending); the worker runs it. Return (backup, created).
+
+    A database has at most one pending manual backup: while one is pending, a
+    second request returns it (created False). The database row is locked
+    while checking, so two requests at once queue one backup (SQLite's
+    IMMEDIATE transactions serialise them too).
 
     Raises PermissionDenied below the operator role, and ValidationError
     (field database_id) when the database has no enabled destination: the
@@ -201,12 +214,24 @@ def request_manual_backup(database, user) -> Backup:
         raise PermissionDenied("Starting a backup needs the operator role in this group.")
     if not database.destinations.filter(enabled=True).exists():
         raise ValidationError({"database_id": NO_DESTINATION})
-    return Backup.objects.create(
-        database=database,
-        trigger=Backup.Trigger.MANUAL,
-        status=Backup.Status.PENDING,
-        requested_by=user if getattr(user, "is_authenticated", False) else None,
-    )
+    with transaction.atomic():
+        type(database).objects.select_for_update().filter(pk=database.pk).first()
+        pending = (
+            Backup.objects.filter(
+                database=database, trigger=Backup.Trigger.MANUAL, status=Backup.Status.PENDING
+            )
+            .order_by("id")
+            .first()
+        )
+        if pending is not None:
+            return pending, False
+        backup = Backup.objects.create(
+            database=database,
+            trigger=Backup.Trigger.MANUAL,
+            status=Backup.Status.PENDING,
+            requested_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+    return backup, True
 
 
 def request_restore(backup: Backup, target_database, user, confirm, identity: str | None = None) -> Restore:

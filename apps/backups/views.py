@@ -21,7 +21,7 @@ from apps.backups.services import (
     NotAvailable,
     delete_backup,
     open_copy_for_download,
-    request_manual_backup,
+    queue_manual_backup,
     request_restore,
     request_verification,
 )
@@ -99,10 +99,16 @@ class BackupRunView(LoginRequiredMixin, View):
         database = get_object_or_404(Database.objects.visible_to(request.user), pk=database_id)
         require_role(request.user, database.group_id, Role.OPERATOR)
         try:
-            backup = request_manual_backup(database, request.user)
+            backup, created = queue_manual_backup(database, request.user)
         except ValidationError:
             messages.error(request, NO_DESTINATION)
             return redirect(reverse("databases:detail", args=[database.pk]) + "#destinations")
+        if not created:
+            messages.info(
+                request,
+                f"Backup #{backup.pk} of {database.name} is already queued; its progress shows below.",
+            )
+            return redirect(_next_or(request, reverse("databases:detail", args=[database.pk])))
         enabled = database.destinations.filter(enabled=True).count()
         messages.success(
             request,
