@@ -58,7 +58,16 @@ BM_SQLITE_ROOTS = [
 for _root in BM_SQLITE_ROOTS:
     if not os.path.isabs(_root):
         raise ImproperlyConfigured(f"BM_SQLITE_ROOTS: {_root!r} is not an absolute path")
-BM_ALLOW_REGISTRATION = env_bool("BM_ALLOW_REGISTRATION", True)
+# After the first account (the superuser), sign-up is closed unless this is true; invites still work.
+BM_ALLOW_REGISTRATION = env_bool("BM_ALLOW_REGISTRATION", False)
+# Addresses of reverse proxies whose X-Forwarded-For is believed (failed-login locks key on the
+# client address). Empty: REMOTE_ADDR only, so clients cannot pick their address.
+BM_TRUSTED_PROXIES = env_list("BM_TRUSTED_PROXIES", [])
+# Wrong passwords for one username from one address before sign-in is locked for a while.
+BM_LOGIN_FAILURE_LIMIT = env_int("BM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+BM_LOGIN_LOCK_MINUTES = env_int("BM_LOGIN_LOCK_MINUTES", 15, minimum=1)
+# Every user must turn on two-factor sign-in (users without it are sent to its set-up page).
+BM_REQUIRE_2FA = env_bool("BM_REQUIRE_2FA", False)
 BM_WORKER_CONCURRENCY = env_int("BM_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 BM_CONNECTION_TIMEOUT = env_int("BM_CONNECTION_TIMEOUT", 5, minimum=1, maximum=300)
 BM_BACKUP_TIMEOUT = env_int("BM_BACKUP_TIMEOUT", 6 * 3600, minimum=1)
@@ -81,6 +90,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -103,9 +117,28 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in (flagged by the axes backend) into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# The axes backend first: it refuses a locked (username, address) before passwords are checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins (pages, API, admin) are counted in the database, so all processes share them.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = BM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=BM_LOGIN_LOCK_MINUTES)
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.throttling.lockout_response"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "backupmanager.urls"
 
@@ -182,7 +215,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.accounts.authentication.JWTAuthentication",
+        "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -198,6 +232,10 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("BM_ACCESS_TOKEN_MINUTES", 30, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("BM_REFRESH_TOKEN_DAYS", 7, minimum=1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # A refresh gives a new refresh token and blacklists the used one (token_blacklist app).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "TOKEN_REFRESH_SERIALIZER": "apps.accounts.api.serializers.RefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

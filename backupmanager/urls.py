@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.keys.api.urls")),
     path("", include("apps.groups.api.urls")),
+    path("", include("apps.accounts.api.invite_urls")),
     path("", include("apps.databases.api.urls")),
     path("", include("apps.destinations.api.urls")),
     path("", include("apps.schedules.api.urls")),

@@ -6,7 +6,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from apps.accounts import throttling
+from apps.accounts import invites, throttling, tokens, usernames
+from apps.accounts.models import ApiToken, Membership
 from apps.accounts.services import register_user
 
 
@@ -20,9 +21,11 @@ class SignInForm(AuthenticationForm):
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is not None and password:
-            # The same failed-login throttle as the API's login.
+            # django-axes counts failures per (username, address), as for the API and the admin.
             try:
-                self.user_cache = throttling.authenticate_throttled(self.request, username, password)
+                self.user_cache = throttling.authenticate_checked(
+                    self.request, username=username, password=password
+                )
             except throttling.LoginLocked as exc:
                 raise ValidationError(exc.message, code="throttled") from None
             if self.user_cache is None:
@@ -56,14 +59,15 @@ class RegisterForm(forms.Form):
             self.add_error("password2", "The two passwords differ.")
         return data
 
+    def create(self):
+        return register_user(
+            self.cleaned_data["username"], self.cleaned_data["password1"], self.cleaned_data.get("email", "")
+        )
+
     def save(self):
         """Create the user through register_user; its errors land on the matching fields."""
         try:
-            return register_user(
-                self.cleaned_data["username"],
-                self.cleaned_data["password1"],
-                self.cleaned_data.get("email", ""),
-            )
+            return self.create()
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 for field, errors in exc.message_dict.items():
@@ -71,3 +75,55 @@ class RegisterForm(forms.Form):
             else:
                 self.add_error(None, exc.messages)
             return None
+
+
+class InviteRegisterForm(RegisterForm):
+    """Sign-up through an invite link: allowed while sign-up is closed; joins the group too."""
+
+    def __init__(self, *args, invite_token: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invite_token = invite_token
+
+    def create(self):
+        return invites.register_with_invite(
+            self.invite_token,
+            self.cleaned_data["username"],
+            self.cleaned_data["password1"],
+            self.cleaned_data.get("email", ""),
+        )
+
+
+class OtpForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}
+        ),
+    )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=ApiToken.NAME_MAX, help_text="What uses it, e.g. “nightly CI”.")
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        help_text="Never more than your own role in each group.",
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)", min_value=1, max_value=tokens.MAX_TOKEN_DAYS, initial=90
+    )
+
+
+class InviteForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.VIEWER)
+    expires_in_days = forms.IntegerField(label="Expires in (days)", min_value=1, max_value=30, initial=7)
+
+
+class UsernameAdminMixin:
+    """The admin's user forms use the one username rule (NFKC, case, scripts)."""
+
+    def clean_username(self):
+        value = self.cleaned_data.get("username")
+        pk = self.instance.pk if getattr(self, "instance", None) is not None else None
+        return usernames.clean_username(value, exclude_pk=pk)

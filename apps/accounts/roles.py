@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.accounts.models import Membership
+from apps.accounts.models import ApiToken, Membership
 
 Role = Membership.Role
 
@@ -12,13 +12,28 @@ OPERATE = Role.OPERATOR  # trigger, download, verify, restore
 MANAGE = Role.OWNER  # edit, delete, members
 
 
+# Set on request.user by apps.accounts.authentication for a request made with a personal API token.
+TOKEN_SCOPE_ATTR = "api_token_scope"
+
+
 def role_in(user, group_id: int) -> str | None:
-    """Return the user's role in the group (owner for superusers), or None."""
+    """Return the user's role in the group (owner for superusers), or None.
+
+    A request made with a personal API token acts with at most its scope's role:
+    min(scope, role), so a token is never above the user's own role.
+    """
     if not user or not user.is_authenticated:
         return None
     if user.is_superuser:
-        return Role.OWNER
-    return Membership.objects.filter(user=user, group_id=group_id).values_list("role", flat=True).first()
+        role = Role.OWNER
+    else:
+        role = Membership.objects.filter(user=user, group_id=group_id).values_list("role", flat=True).first()
+    scope = getattr(user, TOKEN_SCOPE_ATTR, None)
+    if role is not None and scope is not None:
+        cap = ApiToken.SCOPE_ROLE.get(scope, Role.VIEWER)
+        if Membership.RANK[cap] < Membership.RANK[role]:
+            role = cap
+    return role
 
 
 def has_role(user, group_id: int, needed: str) -> bool:

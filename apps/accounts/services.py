@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from apps.accounts import usernames
+
 
 class RegistrationClosed(PermissionDenied):
     """Sign-up is closed: a refusal (403), not bad input."""
@@ -25,32 +27,26 @@ def registration_open() -> bool:
     return not User.objects.exists() or bool(getattr(settings, "BM_ALLOW_REGISTRATION", False))
 
 
-def register_user(username: str, password: str, email: str = ""):
+def register_user(username: str, password: str, email: str = "", *, invited: bool = False):
     """Create and return a user; the first user ever becomes a superuser.
 
-    Raises RegistrationClosed when sign-up is closed, and ValidationError (with a
-    dict of field -> messages) when the username is taken or invalid, the email
-    is malformed, or the password fails the configured validators.
+    Raises RegistrationClosed when sign-up is closed (unless `invited`: a valid group
+    invite allows one account), and ValidationError (with a dict of field -> messages)
+    when the username is refused (apps.accounts.usernames), the email is malformed,
+    or the password fails the configured validators.
     """
     User = get_user_model()
-    username = (username or "").strip()
     email = (email or "").strip()
     errors: dict[str, list[str]] = {}
 
-    if not registration_open():
+    if not invited and not registration_open():
         raise RegistrationClosed
 
-    if not username:
-        errors.setdefault("username", []).append("Choose a username.")
-    else:
-        try:
-            User.username_validator(username)
-        except ValidationError as exc:
-            errors.setdefault("username", []).extend(exc.messages)
-        if len(username) > 150:
-            errors.setdefault("username", []).append("Use at most 150 characters.")
-        if User.objects.filter(username__iexact=username).exists():
-            errors.setdefault("username", []).append("That username is already taken.")
+    try:
+        username = usernames.clean_username(username)
+    except ValidationError as exc:
+        errors["username"] = exc.messages
+        username = usernames.normalise(username)
     if email:
         try:
             validate_email(email)

@@ -11,6 +11,8 @@ from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
+from apps.accounts import invites
+from apps.accounts.forms import InviteForm
 from apps.accounts.models import Membership
 from apps.accounts.roles import Role
 from apps.common.ui import ScopedObjectMixin, require_role
@@ -81,6 +83,8 @@ class GroupDetailView(GroupScopedMixin, DetailView):
             context["channel_form"] = ChannelForm()
             context["generate_key_form"] = GenerateKeyForm()
             context["import_key_form"] = ImportKeyForm()
+            context["invites"] = invites.open_invites(group).select_related("created_by")
+            context["invite_form"] = InviteForm()
         return context
 
 
