@@ -24,7 +24,7 @@ from django.db import connections, models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from apps.backups.models import Backup, BackupCopy, Restore, Run
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Run
 from apps.databases.models import Database
 from apps.destinations.storage import StorageError, storage_for_copy
 
@@ -76,12 +76,15 @@ def _rows(run: Run) -> models.QuerySet[Any]:
 
 
 def busy_database_ids() -> set[int]:
-    """Databases with a backup running or a restore loading into them (any worker)."""
+    """Databases with a backup running, or a restore or a drill loading into them (any worker)."""
     backups = Backup.objects.filter(status=Backup.Status.IN_PROGRESS).values_list("database_id", flat=True)
     restores = Restore.objects.filter(status=Restore.Status.IN_PROGRESS).values_list(
         "target_database_id", flat=True
     )
-    return set(backups) | set(restores)
+    drills = Drill.objects.filter(status=Drill.Status.IN_PROGRESS).values_list(
+        "target_database_id", flat=True
+    )
+    return set(backups) | set(restores) | set(drills)
 
 
 def lock_free_database(database_id: int) -> bool:
@@ -93,6 +96,8 @@ def lock_free_database(database_id: int) -> bool:
     if not Database.objects.select_for_update().filter(pk=database_id).exists():
         return False
     if Backup.objects.filter(database_id=database_id, status=Backup.Status.IN_PROGRESS).exists():
+        return False
+    if Drill.objects.filter(target_database_id=database_id, status=Drill.Status.IN_PROGRESS).exists():
         return False
     return not Restore.objects.filter(
         target_database_id=database_id, status=Restore.Status.IN_PROGRESS

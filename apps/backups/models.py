@@ -99,6 +99,12 @@ class Backup(Run):
     # Encrypted with age to this recipient (age1…); the sha256 is of the ciphertext.
     encrypted = models.BooleanField(default=False)
     encryption_recipient = models.CharField(max_length=100, blank=True, default="")
+    # {"tables": {name: rows or None}, "exact": bool}: what the database held, for drills.
+    inventory = models.JSONField(null=True, blank=True)
+    # A sentence when the size is far from the recent median; kept out of retention's
+    # "newest good backup" until someone accepts it.
+    anomaly = models.TextField(blank=True, default="")
+    anomaly_accepted = models.BooleanField(default=False)
 
     objects = BackupQuerySet.as_manager()
 
@@ -239,3 +245,40 @@ class Verification(Run):
             )
         details = "; ".join(f"{r.get('destination_name')}: {r.get('message')}" for r in bad)
         return f"Backup #{self.backup_id}: {len(bad)} of {total} copies have a problem — {details}."
+
+
+class DrillQuerySet(GroupScopedQuerySet):
+    group_path = "backup__database__group"
+
+
+class Drill(Run):
+    """Proving a backup restores: load it into a scratch database and check what arrived."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = frozenset({Status.PASSED, Status.FAILED})
+    ACTIVE = frozenset({Status.PENDING, Status.IN_PROGRESS})
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="drills")
+    target_database = models.ForeignKey("databases.Database", on_delete=models.CASCADE, related_name="drills")
+    restore = models.ForeignKey(Restore, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # [{name, ok, expected, actual}]
+    checks = models.JSONField(default=list, blank=True)
+    objects = DrillQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The worker's queue of pending drills and its stale-heartbeat reaper.
+            models.Index(fields=["status", "created_at"], name="drill_status_created_idx"),
+            # "Last proven restorable" per database: passed drills of its backups, newest first.
+            models.Index(fields=["backup", "-finished_at"], name="drill_backup_finished_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Drill #{self.pk} of backup {self.backup_id} into {self.target_database_id} ({self.status})"

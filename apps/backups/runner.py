@@ -21,14 +21,15 @@ from datetime import UTC
 from django.conf import settings
 from django.utils import timezone
 
+from apps.backups import anomaly, encryption, lifecycle, manifest
 from apps.backups import compression as codecs
-from apps.backups import encryption, lifecycle, manifest
 from apps.backups.models import Backup, BackupCopy
 from apps.backups.pipeline import PipelineResult, run_pipeline
 from apps.backups.streams import Workdir
 from apps.common.masking import mask_secrets, tail
 from apps.destinations.storage import Storage, StorageError, get_storage, storage_for_copy
 from apps.engines import get_engine
+from apps.engines import inventory as engine_inventory
 from apps.engines.base import EngineError
 from apps.keys import services as keys
 
@@ -120,6 +121,7 @@ def _run_backup(backup, database, conn, secrets, cancel, on_progress, recipients
     timeout = timeout_for(database)
     deadline = time.monotonic() + timeout
 
+    inventory = _take_inventory(backup, conn)
     with Workdir() as workdir:
         try:
             stream = engine.dump(conn, timeout=timeout, workdir=workdir)
@@ -176,9 +178,39 @@ def _run_backup(backup, database, conn, secrets, cancel, on_progress, recipients
         )
     if result.error and cancel.is_set() and getattr(cancel, "reason", ""):
         result.error = cancel.reason  # type: ignore[attr-defined]
+    if not result.error and result.raw_size < engine.empty_dump_floor:
+        _discard(backup, result, storages)
+        result.error = (
+            f"The dump has only {result.raw_size} bytes, fewer than any {database.engine} dump "
+            f"(at least {engine.empty_dump_floor}): the tool produced no data, so nothing was kept"
+        )
     if not result.error:
         _write_manifests(backup, database, file_name, result, storages, secrets)
-    return _outcome_of(result, copies, secrets)
+    outcome = _outcome_of(result, copies, secrets)
+    if outcome.status == Backup.Status.COMPLETED:
+        outcome.fields["anomaly"] = anomaly.size_anomaly(backup, result.size)
+    outcome.fields["inventory"] = inventory
+    return outcome
+
+
+def _take_inventory(backup: Backup, conn) -> dict | None:
+    """What the database holds as the dump starts (tables and row counts), for drills; None if unknown."""
+    try:
+        return engine_inventory.take(conn, timeout=30).as_dict()
+    except EngineError as exc:
+        log.warning("Backup %s: no inventory of the database: %s", backup.pk, exc)
+        return None
+
+
+def _discard(backup: Backup, result: PipelineResult, storages) -> None:
+    """Remove the files a run committed but must not keep; their outcomes become failures."""
+    for pipe in result.outcomes:
+        if pipe.ok:
+            try:
+                storages[pipe.key].delete(pipe.location)
+            except StorageError as exc:
+                log.warning("Backup %s: cannot remove %s: %s", backup.pk, pipe.location, exc)
+            pipe.ok = False
 
 
 def _write_manifests(backup, database, file_name, result: PipelineResult, storages, secrets) -> None:

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from apps.accounts import roles
 from apps.backups.manifest import manifest_name
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
+from apps.databases.rules import drill_target_problem
 from apps.destinations.storage import StorageError, StorageLocked, storage_for_copy
 from apps.keys import services as keys
 
@@ -353,3 +354,47 @@ def request_verification(backup: Backup, user) -> Verification:
 def latest_verification(backup: Backup) -> Verification | None:
     """The newest verification of a backup (uses verify_backup_created_idx), or None."""
     return backup.verifications.order_by("-created_at", "-id").first()
+
+
+def request_drill(backup: Backup, target, user=None) -> Drill:
+    """Queue a restore drill of a backup into a scratch database (pending); the worker runs it.
+
+    `user` None means the system (a schedule's drill after its backup).
+    Raises PermissionDenied below the operator role and ValidationError naming
+    the field at fault.
+    """
+    if user is not None and not roles.has_role(user, backup.database.group_id, roles.OPERATE):
+        raise PermissionDenied("A drill needs the operator role in this group.")
+    if backup.status not in RESTORABLE:
+        raise ValidationError(
+            {
+                "backup_id": f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be drilled."
+            }
+        )
+    if target is None:
+        raise ValidationError({"target_database_id": "This field is required."})
+    problem = drill_target_problem(backup.database, target)
+    if problem:
+        raise ValidationError({"target_database_id": problem})
+    if backup.encrypted and not _kept_identities(backup):
+        raise ValidationError(
+            {
+                "backup_id": f"Backup #{backup.pk} is encrypted and its group does not keep the secret key: "
+                "a drill cannot decrypt it."
+            }
+        )
+    return Drill.objects.create(
+        backup=backup,
+        target_database=target,
+        status=Drill.Status.PENDING,
+        requested_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
+def last_proven_restorable(database) -> Drill | None:
+    """The newest passed drill of a database's backups (uses drill_backup_finished_idx), or None."""
+    return (
+        Drill.objects.filter(backup__database=database, status=Drill.Status.PASSED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )

@@ -23,6 +23,11 @@ class ConnectionInfo:
     username: str = ""
     password: str = field(default="", repr=False)
     options: dict[str, Any] = field(default_factory=dict)
+    # Files on this host (SQLite): the folders this database's group may use, and files or folders
+    # that are never a source (the metadata database, backup folders). Filled by the caller
+    # (Database.connection_info()); an engine that reads or replaces files refuses anything else.
+    allowed_folders: tuple[str, ...] = ()
+    forbidden_paths: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> list[str]:
@@ -67,6 +72,9 @@ class Engine(ABC):
     sensitive_fields: ClassVar[tuple[str, ...]] = ("password",)
     # The file extension of this engine's dumps (a DumpStream says which one it produced).
     extension: ClassVar[str] = "dump"
+    # Fewer raw bytes than this cannot be a dump of any database: such a run fails, never
+    # "completes" as a tiny file that would crowd good backups out of retention.
+    empty_dump_floor: ClassVar[int] = 1
 
     @abstractmethod
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:

@@ -51,6 +51,8 @@ class MongoEngine(Engine):
     label = "MongoDB"
     default_port = 27017
     extension = "archive"
+    # An archive of an empty database still has its header (and the built-in one its magic).
+    empty_dump_floor = 8
     builtin_extension = "bmarchive"
 
     def client(

@@ -42,6 +42,8 @@ class MySQLEngine(Engine):
     label = "MySQL / MariaDB"
     default_port = 3306
     extension = "sql"
+    # mysqldump/mariadb-dump write a header comment block even for an empty database.
+    empty_dump_floor = 100
 
     def dump_command(
         self, conn: ConnectionInfo, defaults_file: Path, tool: str = "mariadb-dump"

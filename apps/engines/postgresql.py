@@ -30,6 +30,8 @@ class PostgresEngine(Engine):
     label = "PostgreSQL"
     default_port = 5432
     extension = "dump"
+    # A custom-format archive of an empty database is about 1 KiB (header and TOC).
+    empty_dump_floor = 100
     # Where Debian/Ubuntu keep versioned client tools when they are not on PATH.
     fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from apps.backups.lifecycle import run_finished
-from apps.backups.models import Backup
+from apps.backups.models import Backup, Drill
 from apps.notifications import notify
 
 
@@ -20,3 +20,14 @@ from apps.notifications import notify
 def notify_backup_finished(sender: type[Backup], run: Backup, **kwargs: Any) -> None:
     """Queue the failed / partial / recovered notifications of a finished backup."""
     notify.backup_finished(run)
+
+
+@receiver(run_finished, sender=Drill, dispatch_uid="notifications.drill_finished")
+def notify_drill_finished(sender: type[Drill], run: Drill, **kwargs: Any) -> None:
+    """A failed drill: the backup did not prove restorable."""
+    if run.status == Drill.Status.FAILED:
+        notify.emit(
+            notify.Event.DRILL_FAILED,
+            backup=run.backup,
+            detail=f"drill #{run.pk} into database {run.target_database_id}: {run.error}",
+        )

@@ -24,6 +24,8 @@ class NotificationChannel(models.Model):
         PARTIAL = "partial", "Backup partial"
         RECOVERED = "recovered", "Backups recovered"
         STALE = "stale", "No recent backup"
+        ANOMALY = "anomaly", "Backup size anomaly"
+        DRILL_FAILED = "drill_failed", "Restore drill failed"
 
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="notification_channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -37,6 +37,8 @@ _TEXT = {
     Event.PARTIAL: "Backup of {database} ({group}) is partial: {error}",
     Event.RECOVERED: "Backups of {database} ({group}) are succeeding again",
     Event.STALE: "No completed backup of {database} ({group}) for {detail}",
+    Event.ANOMALY: "Backup of {database} ({group}) looks odd: {error}",
+    Event.DRILL_FAILED: "A restore drill of {database} ({group}) failed: {error}",
     NotificationLog.TEST_EVENT: "Test message from BackupManager for group {group}",
 }
 
@@ -106,13 +108,14 @@ def emit(event: str, *, database=None, backup=None, detail: str = "") -> int:
 
 
 def events_for_finished_backup(backup) -> list[str]:
-    """Return the events a finished backup raises: failed, partial, or recovered after a failure."""
+    """Return the events a finished backup raises: failed, partial, anomaly, recovered after a failure."""
     if backup.status == Backup.Status.FAILED:
         return [Event.FAILED]
     if backup.status == Backup.Status.PARTIAL:
         return [Event.PARTIAL]
     if backup.status != Backup.Status.COMPLETED:
         return []
+    events = [Event.ANOMALY] if backup.anomaly and not backup.anomaly_accepted else []
     previous = (
         Backup.objects.filter(database_id=backup.database_id, status__in=Backup.TERMINAL)
         .exclude(pk=backup.pk)
@@ -122,14 +125,17 @@ def events_for_finished_backup(backup) -> list[str]:
         .first()
     )
     if previous in (Backup.Status.FAILED, Backup.Status.PARTIAL):
-        return [Event.RECOVERED]
-    return []
+        return [*events, Event.RECOVERED]
+    return events
 
 
 def backup_finished(backup) -> int:
     """Queue the notifications for a backup that reached a terminal status; return how many."""
     try:
-        return sum(emit(event, backup=backup) for event in events_for_finished_backup(backup))
+        return sum(
+            emit(event, backup=backup, detail=backup.anomaly if event == Event.ANOMALY else "")
+            for event in events_for_finished_backup(backup)
+        )
     except Exception:
         log.exception("could not work out notifications for backup %s", backup.pk)
         return 0

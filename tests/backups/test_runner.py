@@ -41,6 +41,7 @@ class FakeEngine:
     """Stands in for an engine whose tool misbehaves (killed, hanging)."""
 
     extension = "dump"
+    empty_dump_floor = 1
 
     def __init__(self, make_stream=None, restore=None):
         self._make_stream = make_stream
@@ -233,7 +234,9 @@ def test_the_engine_gets_a_private_workdir_that_is_removed(
     engine = fake_engine(make_stream=Empty)
     backup = runner.run_backup(make_backup(sqlite_database))
 
-    assert backup.status == Backup.Status.COMPLETED
+    # An empty dump is never a success (it would crowd good backups out of retention).
+    assert backup.status == Backup.Status.FAILED
+    assert backup.error.startswith("The dump has only 0 bytes")
     ((workdir, mode),) = engine.workdirs
     assert mode == 0o700
     assert not workdir.exists()

@@ -181,7 +181,7 @@ def test_the_reaper_fails_a_stale_backup_and_removes_its_partial_file(
     assert backup.copies.get().status == "failed"
 
 
-NOTHING_REAPED = {"backup": [], "restore": [], "verification": []}
+NOTHING_REAPED = {"backup": [], "restore": [], "verification": [], "drill": []}
 
 
 def test_the_reaper_fails_a_stale_restore(make_database, make_backup):

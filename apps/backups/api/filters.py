@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from apps.backups.models import Backup
+from apps.backups.models import Backup, Drill
 from apps.common.filters import IdFilter, choice_filter
 
 
@@ -17,3 +17,13 @@ class BackupFilter(django_filters.FilterSet):
     class Meta:
         model = Backup
         fields = ["database_id", "status"]
+
+
+class DrillFilter(django_filters.FilterSet):
+    database_id = IdFilter(
+        field_name="backup__database_id", help_text="Only drills of this database's backups."
+    )
+
+    class Meta:
+        model = Drill
+        fields = ["database_id"]

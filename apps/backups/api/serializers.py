@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.common.serializers import StrictSerializerMixin
 
 
@@ -48,6 +48,8 @@ class BackupSerializer(serializers.ModelSerializer):
             "compression",
             "encrypted",
             "encryption_recipient",
+            "anomaly",
+            "anomaly_accepted",
             "error",
             "destination_results",
         ]
@@ -130,3 +132,35 @@ class DeleteResultSerializer(serializers.Serializer):
     detail = serializers.CharField()
     deleted = serializers.BooleanField()
     results = DeleteEntrySerializer(many=True)
+
+
+class DrillRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    target_database_id = serializers.IntegerField(min_value=1)
+
+
+class DrillCheckSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    ok = serializers.BooleanField()
+    expected = serializers.JSONField()
+    actual = serializers.JSONField()
+
+
+class DrillSerializer(serializers.ModelSerializer):
+    backup_id = serializers.IntegerField(read_only=True)
+    target_database_id = serializers.IntegerField(read_only=True)
+    checks = DrillCheckSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Drill
+        fields = [
+            "id",
+            "backup_id",
+            "target_database_id",
+            "status",
+            "checks",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+        ]
+        read_only_fields = fields

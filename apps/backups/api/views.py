@@ -15,17 +15,19 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.permissions import GroupRolePermission
-from apps.backups import services
-from apps.backups.api.filters import BackupFilter
+from apps.backups import anomaly, services
+from apps.backups.api.filters import BackupFilter, DrillFilter
 from apps.backups.api.serializers import (
     BackupSerializer,
     DeleteResultSerializer,
+    DrillRequestSerializer,
+    DrillSerializer,
     ManualBackupSerializer,
     RestoreRequestSerializer,
     RestoreSerializer,
     VerificationSerializer,
 )
-from apps.backups.models import Backup, Restore
+from apps.backups.models import Backup, Drill, Restore
 from apps.common.filters import int_query_param
 from apps.databases.models import Database
 
@@ -43,7 +45,7 @@ class BackupViewSet(
 ):
     serializer_class = BackupSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
-    operator_actions = {"verify", "download", "restore"}
+    operator_actions = {"verify", "download", "restore", "drill", "accept_anomaly"}
     filterset_class = BackupFilter
     lookup_value_regex = r"\d+"
 
@@ -171,6 +173,42 @@ class BackupViewSet(
             backup, target, request.user, data["confirm"], identity=data.get("identity") or None
         )
         return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=DrillRequestSerializer, responses={202: DrillSerializer})
+    @action(detail=True, methods=["post"])
+    def drill(self, request, pk=None):
+        backup = self.get_object()
+        serializer = DrillRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        target_id = serializer.validated_data["target_database_id"]
+        target = Database.objects.visible_to(request.user).filter(pk=target_id).first()
+        if target is None:
+            raise ValidationError({"target_database_id": [f"Database {target_id} does not exist."]})
+        drill = services.request_drill(backup, target, request.user)
+        return Response(DrillSerializer(drill).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: BackupSerializer})
+    @action(detail=True, methods=["post"], url_path="accept-anomaly")
+    def accept_anomaly(self, request, pk=None):
+        backup = anomaly.accept(self.get_object())
+        return Response(BackupSerializer(backup).data)
+
+
+class DrillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = DrillSerializer
+    permission_classes = [IsAuthenticated, GroupRolePermission]
+    filterset_class = DrillFilter
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return (
+            Drill.objects.visible_to(self.request.user)
+            .select_related("backup")
+            .order_by("-created_at", "-id")
+        )
+
+    def group_id_of(self, obj) -> int:
+        return obj.backup.database.group_id
 
 
 class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

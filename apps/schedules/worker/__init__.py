@@ -11,11 +11,13 @@ The names below are the worker's public surface, used by the commands and tests.
 
 from apps.schedules.worker.claims import (
     BACKUP,
+    DRILL,
     RESTORE,
     VERIFICATION,
     Claimed,
     busy_database_ids,
     claim_backup,
+    claim_drill,
     claim_due,
     claim_restore,
     claim_schedule,
@@ -30,6 +32,7 @@ from apps.schedules.worker.threads import hard_exit_if_stuck
 
 __all__ = [
     "BACKUP",
+    "DRILL",
     "RESTORE",
     "VERIFICATION",
     "Claimed",
@@ -37,6 +40,7 @@ __all__ = [
     "Scheduler",
     "busy_database_ids",
     "claim_backup",
+    "claim_drill",
     "claim_due",
     "claim_restore",
     "claim_schedule",

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from apps.backups import lifecycle
 from apps.backups.lifecycle import busy_database_ids, lock_free_database
-from apps.backups.models import Backup, Restore, Run, Verification
+from apps.backups.models import Backup, Drill, Restore, Run, Verification
 from apps.schedules.models import Schedule, ScheduleRun
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 BACKUP = "backup"
 RESTORE = "restore"
 VERIFICATION = "verification"
-MODELS: dict[str, type[Run]] = {BACKUP: Backup, RESTORE: Restore, VERIFICATION: Verification}
+DRILL = "drill"
+MODELS: dict[str, type[Run]] = {BACKUP: Backup, RESTORE: Restore, VERIFICATION: Verification, DRILL: Drill}
 
 
 def claim_schedule(schedule: Schedule, now: datetime, worker_id: str) -> Backup | None:
@@ -96,6 +97,11 @@ def claim_restore(restore_id: int, database_id: int, worker_id: str) -> bool:
     return _claim_with_database(Restore, restore_id, database_id, worker_id)
 
 
+def claim_drill(drill_id: int, database_id: int, worker_id: str) -> bool:
+    """Claim a pending drill: it takes its scratch target database like a restore; True if claimed."""
+    return _claim_with_database(Drill, drill_id, database_id, worker_id)
+
+
 def claim_verification(verification_id: int, worker_id: str) -> bool:
     """Claim a pending verification; True if claimed (it takes no database: it only reads copies)."""
     return lifecycle.claim(Verification, verification_id, worker_id)
@@ -119,7 +125,7 @@ class Claimed:
 
 
 def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None = None) -> list[Claimed]:
-    """Claim up to `limit` due jobs, oldest first: schedule slots, pending backups, restores, verifications.
+    """Claim up to `limit` due jobs, oldest first: schedule slots, pending backups, restores, drills, verifications.
 
     `busy` (database ids) is extended with what was claimed. Databases that
     are busy are skipped; their work waits for the next pass.
@@ -145,6 +151,13 @@ def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None =
         .values_list("id", "target_database_id", "created_at")[:window]
     ):
         candidates.append((created, RESTORE, (pk, database_id)))
+    for pk, database_id, created in (
+        Drill.objects.filter(status=Drill.Status.PENDING)
+        .exclude(target_database_id__in=busy)
+        .order_by("created_at", "id")
+        .values_list("id", "target_database_id", "created_at")[:window]
+    ):
+        candidates.append((created, DRILL, (pk, database_id)))
     for pk, created in (
         Verification.objects.filter(status=Verification.Status.PENDING)
         .order_by("created_at", "id")
@@ -175,11 +188,8 @@ def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None =
             continue
         if database_id in busy:
             continue
-        ok = (
-            claim_backup(pk, database_id, worker_id)
-            if kind == BACKUP
-            else claim_restore(pk, database_id, worker_id)
-        )
+        claim = {BACKUP: claim_backup, RESTORE: claim_restore, DRILL: claim_drill}[kind]
+        ok = claim(pk, database_id, worker_id)
         if ok:
             claimed.append(Claimed(kind, pk, database_id, due_at))
             busy.add(database_id)

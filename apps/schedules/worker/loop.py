@@ -25,7 +25,8 @@ from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
 from apps.backups import lifecycle
-from apps.backups.models import Backup, Restore, Run, Verification
+from apps.backups.drill import run_drill
+from apps.backups.models import Backup, Drill, Restore, Run, Verification
 from apps.backups.restore import run_restore
 from apps.backups.runner import run_backup
 from apps.backups.streams import remove_dead_workdirs
@@ -33,6 +34,7 @@ from apps.backups.verification import run_verification
 from apps.schedules import worker_status
 from apps.schedules.worker.claims import (
     BACKUP,
+    DRILL,
     MODELS,
     RESTORE,
     VERIFICATION,
@@ -49,6 +51,7 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     BACKUP: run_backup,
     RESTORE: run_restore,
     VERIFICATION: run_verification,
+    DRILL: run_drill,
 }
 
 
@@ -68,6 +71,8 @@ def describe(run: Run) -> str:
         return f"restore {run.pk} into database {run.target_database_id}"
     if isinstance(run, Verification):
         return f"verification {run.pk} of backup {run.backup_id}"
+    if isinstance(run, Drill):
+        return f"drill {run.pk} of backup {run.backup_id} into database {run.target_database_id}"
     return f"{run._meta.model_name} {run.pk}"
 
 
