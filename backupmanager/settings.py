@@ -77,6 +77,8 @@ BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5
 BM_SCHEDULER_STALE_SECONDS = env_int("BM_SCHEDULER_STALE_SECONDS", 0, minimum=0)
 # Links in notifications point here.
 BM_BASE_URL = env_str("BM_BASE_URL", "http://127.0.0.1:8000")
+# GET /metrics wants `Authorization: Bearer <this>`; unset: only a signed-in superuser may read it.
+BM_METRICS_TOKEN = env_secret("BM_METRICS_TOKEN")
 # Webhooks may reach loopback and private networks only when this is true (apps/common/outbound.py);
 # cloud metadata addresses stay refused either way.
 BM_WEBHOOK_ALLOW_PRIVATE = env_bool("BM_WEBHOOK_ALLOW_PRIVATE", False)
@@ -108,6 +110,8 @@ INSTALLED_APPS = [
     "apps.schedules",
     "apps.backups",
     "apps.notifications",
+    # /metrics reads every app above; nothing imports it.
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include((api_patterns, "api"))),
     path("health", health, name="health"),
+    path("metrics", include("apps.metrics.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("groups/", include("apps.groups.urls")),
     path("databases/", include("apps.databases.urls")),
