@@ -24,11 +24,21 @@ Rules, in order (the first that matches decides):
 6. keep_days D: usable backups younger than D days are kept. An older one is
    deleted by age only when a completed backup lies inside the D-day window;
    while every recent run fails, nothing is pruned by age.
-7. Otherwise the usable backup is deleted. A schedule with neither keep_last
-   nor keep_days keeps everything (and rule 3 does not apply either).
+7. GFS (keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly):
+   for each kind with a count N, the newest completed backup of each of the
+   last N periods that have one is kept, as restic and borg do. Periods are
+   read on the schedule's wall clock (zoneinfo): an hour, a day, an ISO week
+   (Monday to Sunday), a month, a year. The hour repeated when the clocks go
+   back counts as two hours (its label carries the UTC offset). Only the
+   schedule's good backups fill periods; partial ones never do. The kept
+   backup's reason names the periods ("monthly 2026-10, daily 2026-10-31").
+   Empty periods (failed runs, a stopped worker) are skipped, so GFS never
+   deletes a backup because time passed, only because newer periods hold one.
+8. Otherwise the usable backup is deleted. A schedule with no retention rule
+   keeps everything (and rule 3 does not apply either).
 
-keep_last and keep_days combine as a union: a backup survives if either
-keeps it. A partial backup is treated like a completed one for keep_last /
+keep_last, keep_days and the GFS counts combine as a union: a backup survives
+if any of them keeps it. A partial backup is treated like a completed one for keep_last /
 keep_days, but it never counts as "a newer good backup". Deleting a backup
 removes the file at every destination (successful copies of a partial
 backup included), then the record, through backups.services.delete_backup.
@@ -37,8 +47,11 @@ backup included), then the record, through backups.services.delete_backup.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 from django.utils import timezone
@@ -79,8 +92,66 @@ class Plan:
 
 
 def has_retention(schedule: Schedule) -> bool:
-    """Return True if the schedule limits how long its backups are kept."""
-    return bool(schedule.keep_last) or bool(schedule.keep_days)
+    """Return True if the schedule limits how long its backups are kept (keep_last, keep_days or GFS)."""
+    return schedule.has_retention()
+
+
+# (schedule field, the word the reasons use), finest first.
+GFS_KINDS = (
+    ("keep_hourly", "hourly"),
+    ("keep_daily", "daily"),
+    ("keep_weekly", "weekly"),
+    ("keep_monthly", "monthly"),
+    ("keep_yearly", "yearly"),
+)
+
+
+def period_of(kind: str, local: datetime) -> str:
+    """The period of a wall-clock time, as the reasons name it: "2026-11-30", "2026-W48", "2026-10"...
+
+    The hour carries the UTC offset, so the hour repeated when the clocks go back is two periods.
+    """
+    if kind == "hourly":
+        offset = local.strftime("%z")
+        return f"{local:%Y-%m-%d %H}:00{offset[:3]}:{offset[3:]}"
+    if kind == "daily":
+        return f"{local:%Y-%m-%d}"
+    if kind == "weekly":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    if kind == "monthly":
+        return f"{local:%Y-%m}"
+    if kind == "yearly":
+        return f"{local:%Y}"
+    raise ValueError(f"unknown GFS kind {kind!r}")
+
+
+def gfs_keeps(
+    schedule: Schedule, rows: Sequence[Mapping[str, Any]], good_ids: set[int]
+) -> dict[int, list[str]]:
+    """Which backups the GFS counts keep, and by which periods: {backup id: ["monthly 2026-10", ...]}.
+
+    `rows` are the schedule's finished backups ({id, status, created_at}), newest first; `good_ids`
+    the ids that count as good (plan() passes the database's good backups). For each kind with a
+    count N, the newest good backup of each of the last N periods that have one.
+    """
+    counts = [(kind, getattr(schedule, field)) for field, kind in GFS_KINDS if getattr(schedule, field)]
+    if not counts:
+        return {}
+    zone = ZoneInfo(schedule.timezone)
+    good = [(r["id"], r["created_at"].astimezone(zone)) for r in rows if r["id"] in good_ids]
+    keeps: dict[int, list[str]] = {}
+    for kind, count in counts:
+        seen: set[str] = set()
+        for bid, local in good:
+            period = period_of(kind, local)
+            if period in seen:
+                continue
+            seen.add(period)
+            keeps.setdefault(bid, []).append(f"{kind} {period}")
+            if len(seen) >= count:
+                break
+    return keeps
 
 
 def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
@@ -96,8 +167,10 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
     if not has_retention(schedule):
         return Plan([], [Decision(r["id"], "the schedule sets no retention") for r in rows])
 
+    # Good backups: completed, and not flagged as an anomaly nobody has accepted yet.
     completed_of_db = list(
         Backup.objects.filter(database_id=schedule.database_id, status=COMPLETED)
+        .exclude(~Q(anomaly=""), anomaly_accepted=False)
         .order_by("-created_at", "-id")
         .values_list("id", "created_at")
     )
@@ -115,6 +188,10 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
     window_start = now - timedelta(days=schedule.keep_days) if schedule.keep_days else None
     good_in_window = window_start is not None and any(at >= window_start for _, at in completed_of_db)
     failed_cutoff = now - timedelta(days=FAILED_KEEP_DAYS)
+    gfs = gfs_keeps(schedule, rows, {bid for bid, _ in completed_of_db})
+    gfs_set = ", ".join(
+        f"{kind}={getattr(schedule, field)}" for field, kind in GFS_KINDS if getattr(schedule, field)
+    )
 
     delete: list[Decision] = []
     keep: list[Decision] = []
@@ -132,7 +209,7 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
                 usable_rank += 1
             continue
         if bid in locked:
-            until = locked[bid].strftime("%Y-%m-%d %H:%M UTC")
+            until = f"{locked[bid]:%Y-%m-%d %H:%M} UTC"  # locked_until > now: never None
             keep.append(Decision(bid, f"a copy is locked until {until} (Object Lock)"))
             if status in USABLE:
                 usable_rank += 1
@@ -154,23 +231,27 @@ def plan(schedule: Schedule, now: datetime | None = None) -> Plan:
         if schedule.keep_last and usable_rank <= schedule.keep_last:
             keep.append(Decision(bid, f"within keep_last={schedule.keep_last}"))
             continue
-        if window_start is not None:
-            if created >= window_start:
-                keep.append(Decision(bid, f"within keep_days={schedule.keep_days}"))
-                continue
-            if not good_in_window:
-                keep.append(
-                    Decision(
-                        bid, f"no completed backup in the last {schedule.keep_days} days: age pruning paused"
-                    )
-                )
-                continue
-            reason = f"older than keep_days={schedule.keep_days}"
-            if schedule.keep_last:
-                reason += f" and beyond keep_last={schedule.keep_last}"
-            delete.append(Decision(bid, reason))
+        if window_start is not None and created >= window_start:
+            keep.append(Decision(bid, f"within keep_days={schedule.keep_days}"))
             continue
-        delete.append(Decision(bid, f"beyond keep_last={schedule.keep_last}"))
+        if bid in gfs:
+            keep.append(Decision(bid, ", ".join(gfs[bid])))
+            continue
+        if window_start is not None and not good_in_window:
+            keep.append(
+                Decision(
+                    bid, f"no completed backup in the last {schedule.keep_days} days: age pruning paused"
+                )
+            )
+            continue
+        parts = []
+        if window_start is not None:
+            parts.append(f"older than keep_days={schedule.keep_days}")
+        if schedule.keep_last:
+            parts.append(f"beyond keep_last={schedule.keep_last}")
+        if gfs_set:
+            parts.append(f"not the newest completed backup of a kept period ({gfs_set})")
+        delete.append(Decision(bid, " and ".join(parts)))
     return Plan(delete, keep)
 
 
@@ -207,7 +288,11 @@ def apply(schedule: Schedule, now: datetime | None = None) -> list[int]:
 
 def schedules_with_retention():
     """Schedules whose retention the periodic sweep applies."""
-    return Schedule.objects.filter(Q(keep_last__gt=0) | Q(keep_days__gt=0))
+    rules = ("keep_last", "keep_days", *(field for field, _ in GFS_KINDS))
+    query = Q()
+    for field in rules:
+        query |= Q(**{f"{field}__gt": 0})
+    return Schedule.objects.filter(query)
 
 
 def sweep(now: datetime | None = None) -> int:
