@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.databases.models import Database
 
 BACKUP_ROWS = 50
@@ -64,6 +64,7 @@ def activity_context(database: Database, flags: dict) -> dict:
         any(b.status in Backup.ACTIVE for b in backups)
         or any(r.status not in Restore.TERMINAL for r in restores)
         or any(v.status in Verification.ACTIVE for v in verifications)
+        or Drill.objects.filter(backup__database=database, status__in=Drill.ACTIVE).exists()
     )
     return {
         "database": database,
@@ -72,6 +73,10 @@ def activity_context(database: Database, flags: dict) -> dict:
         "restores": restores,
         "missing_copies": missing,
         "verifications": verifications,
+        "last_drill": Drill.objects.filter(backup__database=database, status=Drill.Status.PASSED)
+        .order_by("-finished_at", "-id")
+        .first(),
+        "drills": list(Drill.objects.filter(backup__database=database).order_by("-created_at", "-id")[:5]),
         "active": active,
         "finished_statuses": [s.value for s in Backup.TERMINAL],
         **{k: flags[k] for k in ("role", "can_operate", "can_manage") if k in flags},

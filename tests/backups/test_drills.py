@@ -191,3 +191,13 @@ def test_a_dump_below_the_engines_floor_fails_and_leaves_no_file(
     assert backup.status == "failed"
     assert backup.error.startswith("The dump has only 0 bytes, fewer than any sqlite dump (at least 512)")
     assert files_in(Path(dest.path)) == []
+
+
+def test_the_database_page_shows_when_it_was_last_proven_restorable(backup, target, client, user):
+    client.force_login(user)
+    page = client.get(f"/databases/{backup.database_id}/").content.decode()
+    assert "Never proven restorable by a drill yet." in page
+    drill = run_drill(services.request_drill(backup, target))
+    page = client.get(f"/databases/{backup.database_id}/").content.decode()
+    assert f"(drill #{drill.pk} of backup #{backup.pk})" in page
+    assert "Last proven restorable:" in page
