@@ -13,7 +13,8 @@ from django.dispatch import receiver
 
 from apps.backups.lifecycle import run_finished
 from apps.backups.models import Backup, Drill
-from apps.notifications import notify
+from apps.notifications import notify, watchdog
+from apps.schedules.health import health_checked
 
 
 @receiver(run_finished, sender=Backup, dispatch_uid="notifications.backup_finished")
@@ -31,3 +32,9 @@ def notify_drill_finished(sender: type[Drill], run: Drill, **kwargs: Any) -> Non
             backup=run.backup,
             detail=f"drill #{run.pk} into database {run.target_database_id}: {run.error}",
         )
+
+
+@receiver(health_checked, dispatch_uid="notifications.watchdog")
+def check_silence_after_health(sender: object, **kwargs: Any) -> None:
+    """Each GET /health may check for stale databases and a worker that is down (watchdog.py)."""
+    watchdog.on_health_checked()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.common.querysets import GroupScopedQuerySet
+from apps.databases.rules import drill_target_problem
 from apps.schedules import cron
 
 # The GFS retention fields, the period each counts and the most periods it may keep.
@@ -102,24 +103,15 @@ class Schedule(models.Model):
             value = getattr(self, name)
             if value is not None and not 1 <= value <= most:
                 errors[name] = [f"Keep between 1 and {most} {unit}, or leave it empty."]
-        drill_problem = self.drill_target_problem()
+        drill_problem = (
+            drill_target_problem(self.database, self.drill_target)
+            if self.drill_target is not None and self.database_id
+            else ""
+        )
         if drill_problem:
             errors["drill_target"] = [drill_problem]
         if errors:
             raise ValidationError(errors)
-
-    def drill_target_problem(self) -> str:
-        """Why the drill target cannot be used ("" when it can, or when there is none)."""
-        target, source = self.drill_target, self.database if self.database_id else None
-        if target is None or source is None:
-            return ""
-        if target.pk == source.pk:
-            return "The drill target must be another database: a drill empties it before and after."
-        if target.group_id != source.group_id:
-            return "The drill target must be a database of the same group."
-        if target.engine != source.engine:
-            return f"The drill target must be a {source.engine} database like the source."
-        return ""
 
     def has_retention(self) -> bool:
         """True if any retention rule is set (keep_last, keep_days or a GFS count)."""
@@ -160,6 +152,27 @@ class ScheduleRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id}@{self.slot_at:%Y-%m-%d %H:%M}"
+
+
+class WatchdogMark(models.Model):
+    """When a periodic check last ran, shared by every process (web and workers).
+
+    claim() is a compare-and-set, so a check triggered from several places (each GET /health,
+    a cron) runs once per period in all.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    ran_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (ran {self.ran_at})"
+
+    @classmethod
+    def claim(cls, name: str, every: timedelta, now: datetime) -> bool:
+        """Return True if this caller may run `name` now (it last ran `every` ago or never)."""
+        mark, _ = cls.objects.get_or_create(name=name)
+        due = models.Q(ran_at__isnull=True) | models.Q(ran_at__lte=now - every)
+        return cls.objects.filter(due, pk=mark.pk).update(ran_at=now) == 1
 
 
 class WorkerHeartbeat(models.Model):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from apps.schedules.models import WorkerHeartbeat
+from apps.schedules.models import Schedule, WorkerHeartbeat
 
 # Heartbeat rows of workers not seen for this long are deleted.
 PRUNE_AFTER = timedelta(days=7)
@@ -92,3 +92,24 @@ def scheduler_health(now: datetime | None = None) -> dict:
         "workers": len(live),
         "running_jobs": sum(live),
     }
+
+
+def down_since(now: datetime | None = None) -> datetime | None:
+    """Since when no worker has been alive, if that is longer than the threshold; else None.
+
+    The worker is down when the newest heartbeat is older than stale_after_seconds(), or, when no
+    worker ever reported, when an enabled schedule has been waiting that long (a schedule that
+    nothing will ever claim). A fresh install with nothing scheduled is not "down".
+    """
+    now = now or timezone.now()
+    since = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
+    if since is None:
+        since = (
+            Schedule.objects.filter(enabled=True)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+    if since is None or (now - since).total_seconds() <= stale_after_seconds():
+        return None
+    return since
