@@ -126,7 +126,7 @@ def seed(n_databases: int, n_backups: int) -> float:
 
     from django.utils import timezone
 
-    from apps.backups.models import Backup, BackupCopy, Restore, Verification
+    from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
     from apps.databases.models import Database
     from apps.destinations.models import Destination
     from apps.groups.models import Group
@@ -184,7 +184,7 @@ def seed(n_databases: int, n_backups: int) -> float:
     )
     per_db = max(1, n_backups // max(1, n_databases))
     made = 0
-    verifications, restores = [], []
+    verifications, restores, drills = [], [], []
     while made < n_backups:
         rows = []
         for k in range(min(batch, n_backups - made)):
@@ -244,9 +244,18 @@ def seed(n_databases: int, n_backups: int) -> float:
                 restores.append(
                     Restore(backup=b, target_database_id=b.database_id, status="completed", created_at=now)
                 )
+                drills.append(
+                    Drill(
+                        backup=b,
+                        target_database_id=b.database_id,
+                        status="passed" if b.pk % 7 else "failed",
+                        finished_at=b.finished_at,
+                    )
+                )
         made += len(rows)
     Verification.objects.bulk_create(verifications, batch_size=batch)
     Restore.objects.bulk_create(restores, batch_size=batch)
+    Drill.objects.bulk_create(drills, batch_size=batch)
     channels = NotificationChannel.objects.bulk_create(
         [NotificationChannel(group=g, kind="webhook", target="https://hooks.example.com/x") for g in groups]
     )

@@ -2,7 +2,7 @@
 
 Every value is computed from rows, never from per-process counters, so any number of web
 processes and worker hosts report the same thing. A scrape runs a fixed number of queries
-(ten: GROUP BY aggregates, one for the newest completed backup of every database, small
+(eleven: GROUP BY aggregates, one for the newest completed backup of every database, small
 lists), whatever the number of databases and backups.
 
 Counts are gauges, not counters: they are rows of the catalogue, and retention deletes old
@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from django.db.models import Count, Max, Subquery
+from django.db.models import Count, Max, Q, Subquery
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.databases.models import Database
 from apps.destinations.models import Destination
 from apps.notifications.models import NotificationLog
@@ -35,9 +35,14 @@ DESTINATION_LABELS = ["destination_id", "destination", *DATABASE_LABELS]
 # them, so a weekdays-only rule expects a backup within 3 days, not 1, over a weekend.
 INTERVAL_LOOKAHEAD = 8
 
+RUN_KINDS = ("backup", "restore", "verification", "drill")
+
 # A finished verification, in words: every copy intact, a copy missing/corrupt/unreachable,
 # or the run itself failed.
 VERIFICATION_RESULTS = ("ok", "problem", "failed")
+
+# A backup flagged for its size that nobody accepted: not a good backup (see apps.backups.anomaly).
+UNACCEPTED_ANOMALY = ~Q(anomaly="") & Q(anomaly_accepted=False)
 
 
 def _db_labels(databases: dict[int, tuple[str, str]], database_id: int | None) -> list[str]:
@@ -89,7 +94,7 @@ def _queue_families(
     busy = GaugeMetricFamily(
         PREFIX + "runs_in_progress", "Runs a worker is doing now, by kind.", labels=["kind"]
     )
-    for kind in ("backup", "restore", "verification"):
+    for kind in RUN_KINDS:
         queue.add_metric([kind], pending.get(kind, 0))
         busy.add_metric([kind], running.get(kind, 0))
     return queue, busy
@@ -113,15 +118,20 @@ def collect_metrics(now: datetime | None = None) -> list[Metric]:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     pending: dict[str, int] = defaultdict(int)
     running: dict[str, int] = defaultdict(int)
-    for database_id, status, n in (
-        Backup.objects.order_by().values_list("database_id", "status").annotate(n=Count("pk"))
+    flagged: dict[int, int] = defaultdict(int)
+    for database_id, status, n, unaccepted in (
+        Backup.objects.order_by()
+        .values_list("database_id", "status")
+        .annotate(n=Count("pk"), unaccepted=Count("pk", filter=UNACCEPTED_ANOMALY))
     ):
         counts[database_id][status] = n
+        flagged[database_id] += unaccepted
         if status == Backup.Status.PENDING:
             pending["backup"] += n
         elif status == Backup.Status.IN_PROGRESS:
             running["backup"] += n
-    completed = Backup.objects.filter(status=Backup.Status.COMPLETED).order_by()
+    # Good: completed, and not a size anomaly nobody accepted yet (as retention counts them).
+    completed = Backup.objects.filter(status=Backup.Status.COMPLETED).exclude(UNACCEPTED_ANOMALY).order_by()
     latest_instants = completed.values("database_id").annotate(latest=Max("finished_at")).values("latest")
     newest: dict[int, tuple[datetime, int, datetime | None, int | None]] = {}
     for database_id, finished_at, pk, started_at, size in completed.filter(
@@ -166,7 +176,14 @@ def collect_metrics(now: datetime | None = None) -> list[Metric]:
         labels = _db_labels(databases, database_id)
         for status in Backup.Status.values:
             backups.add_metric([*labels, status], counts[database_id].get(status, 0))
-    families += [backups, last_success, last_duration, last_size]
+    anomalies = GaugeMetricFamily(
+        PREFIX + "backups_anomalous",
+        "Backups flagged for a size far from the database's recent median that nobody accepted yet.",
+        labels=DATABASE_LABELS,
+    )
+    for database_id in databases:
+        anomalies.add_metric(_db_labels(databases, database_id), flagged.get(database_id, 0))
+    families += [backups, last_success, last_duration, last_size, anomalies]
 
     # 3. The interval each database's schedules expect (one query, cron computed per distinct rule).
     interval = GaugeMetricFamily(
@@ -252,6 +269,34 @@ def collect_metrics(now: datetime | None = None) -> list[Metric]:
         elif status == Restore.Status.IN_PROGRESS:
             running["restore"] += n
     families.append(restores)
+
+    # Drills (restores into a scratch database that check what arrived), by the drilled backup's
+    # database and status, and the newest passed one: "last proven restorable".
+    drills = GaugeMetricFamily(
+        PREFIX + "drills",
+        "Restore drills by the database whose backup was drilled, and status (passed, failed, ...).",
+        labels=[*DATABASE_LABELS, "status"],
+    )
+    last_drill = GaugeMetricFamily(
+        PREFIX + "last_drill_passed_timestamp_seconds",
+        "When the newest passed drill of a backup of the database finished (unix seconds).",
+        labels=DATABASE_LABELS,
+    )
+    for database_id, status, n, latest in sorted(
+        Drill.objects.order_by()
+        .values_list("backup__database_id", "status")
+        .annotate(n=Count("pk"), latest=Max("finished_at")),
+        key=lambda row: (row[0], row[1]),
+    ):
+        labels = _db_labels(databases, database_id)
+        drills.add_metric([*labels, status], n)
+        if status == Drill.Status.PASSED and latest is not None:
+            last_drill.add_metric(labels, latest.timestamp())
+        if status == Drill.Status.PENDING:
+            pending["drill"] += n
+        elif status == Drill.Status.IN_PROGRESS:
+            running["drill"] += n
+    families += [drills, last_drill]
     families += _queue_families(pending, running)
 
     # 6. The worker's heartbeat: the newest of any worker.

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.backups.models import Backup, BackupCopy, Restore, Verification
+from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.destinations.models import Destination
 from apps.notifications.models import NotificationChannel, NotificationLog
 from apps.schedules.models import WorkerHeartbeat
@@ -86,6 +86,14 @@ def catalogue(make_database, make_destination, make_schedule, group):
     backup(crm, Backup.Status.FAILED, now - timedelta(hours=4), 7)
     backup(crm, Backup.Status.COMPLETED, now - timedelta(hours=6), 60, 4096)
     Backup.objects.create(database=crm, status=Backup.Status.PENDING)
+    # Newer than the good one, but a size anomaly nobody accepted: not a good backup.
+    flagged = backup(shop, Backup.Status.COMPLETED, now - timedelta(minutes=30), 3, 1)
+    Backup.objects.filter(pk=flagged.pk).update(anomaly="much smaller than usual")
+    Drill.objects.create(
+        backup=older, target_database=crm, status=Drill.Status.PASSED, finished_at=now - timedelta(hours=4)
+    )
+    Drill.objects.create(backup=older, target_database=crm, status=Drill.Status.FAILED, finished_at=now)
+    Drill.objects.create(backup=newest_good, target_database=crm, status=Drill.Status.PENDING)
 
     BackupCopy.objects.create(
         backup=partial, destination=local, destination_name="local", status=BackupCopy.Status.COMPLETED
@@ -119,13 +127,15 @@ def test_it_serves_parseable_prometheus_text_matching_the_catalogue(client, toke
     samples = parse(response)
     shop, crm = catalogue["shop"], catalogue["crm"]
 
-    assert value(samples, "backupmanager_backups", database="shop", status="completed") == 2
+    assert value(samples, "backupmanager_backups", database="shop", status="completed") == 3
     assert value(samples, "backupmanager_backups", database="shop", status="partial") == 1
     assert value(samples, "backupmanager_backups", database="shop", status="failed") == 1
     assert value(samples, "backupmanager_backups", database="shop", status="pending") == 0
     assert value(samples, "backupmanager_backups", database="crm", status="failed") == 1
     assert value(samples, "backupmanager_backups", database="crm", status="pending") == 1
-    assert value(samples, "backupmanager_backups", database_id=shop.pk, group="team", status="completed") == 2
+    assert value(samples, "backupmanager_backups", database_id=shop.pk, group="team", status="completed") == 3
+    assert value(samples, "backupmanager_backups_anomalous", database="shop") == 1
+    assert value(samples, "backupmanager_backups_anomalous", database="crm") == 0
 
     newest_good = catalogue["newest_good"]
     assert value(samples, "backupmanager_last_success_timestamp_seconds", database="shop") == pytest.approx(
@@ -154,6 +164,14 @@ def test_it_serves_parseable_prometheus_text_matching_the_catalogue(client, toke
 
     assert value(samples, "backupmanager_restores", database_id=crm.pk, status="completed") == 1
     assert value(samples, "backupmanager_restores", database="crm", status="pending") == 1
+
+    assert value(samples, "backupmanager_drills", database="shop", status="passed") == 1
+    assert value(samples, "backupmanager_drills", database="shop", status="failed") == 1
+    assert value(samples, "backupmanager_queue_depth", kind="drill") == 1
+    assert value(
+        samples, "backupmanager_last_drill_passed_timestamp_seconds", database="shop"
+    ) == pytest.approx((catalogue["now"] - timedelta(hours=4)).timestamp())
+    assert len(samples["backupmanager_last_drill_passed_timestamp_seconds"]) == 1  # crm has none
 
     assert value(samples, "backupmanager_worker_heartbeat_age_seconds") == pytest.approx(30, abs=5)
     assert value(samples, "backupmanager_notification_deliveries_failed", group="team", kind="webhook") == 1
@@ -241,8 +259,9 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_databases(
         )
         Verification.objects.create(backup=good, status=Verification.Status.COMPLETED, ok=True)
         Restore.objects.create(backup=good, target_database=database, status=Restore.Status.FAILED)
+        Drill.objects.create(backup=good, target_database=database, status=Drill.Status.PASSED)
     assert queries() == before
-    assert before <= 10
+    assert before <= 11
 
 
 # --- who may read it --------------------------------------------------------------------
