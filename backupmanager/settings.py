@@ -112,6 +112,8 @@ INSTALLED_APPS = [
     "apps.notifications",
     # /metrics reads every app above; nothing imports it.
     "apps.metrics",
+    # Records sign-ins, changes and runs (signals, the lifecycle's run_finished); nothing imports it.
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +123,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request's user and address for the audit log's receivers.
+    "apps.audit.middleware.AuditMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

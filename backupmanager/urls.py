@@ -18,6 +18,7 @@ api_patterns = [
     path("", include("apps.destinations.api.urls")),
     path("", include("apps.schedules.api.urls")),
     path("", include("apps.backups.api.urls")),
+    path("", include("apps.audit.api.urls")),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
@@ -35,5 +36,6 @@ urlpatterns = [
     path("schedules/", include("apps.schedules.urls")),
     path("channels/", include("apps.notifications.urls")),
     path("keys/", include("apps.keys.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("", include("apps.backups.urls")),
 ]

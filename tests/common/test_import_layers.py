@@ -25,6 +25,7 @@ RANK = {
     "schedules": 4,
     "backups": 5,
     "notifications": 6,
+    "audit": 7,  # listens to every app below (signals, run_finished)
     "metrics": 7,  # reads every app at scrape time
 }
 
