@@ -47,22 +47,18 @@ class ScheduleForm(forms.ModelForm):
             "cron_expression": "Cron expression",
             "keep_last": "Keep the last N backups",
             "keep_days": "Keep backups for N days",
-            "keep_hourly": "Hourly",
-            "keep_daily": "Daily",
-            "keep_weekly": "Weekly",
-            "keep_monthly": "Monthly",
-            "keep_yearly": "Yearly",
+            "keep_hourly": "Hours",
+            "keep_daily": "Days",
+            "keep_weekly": "Weeks",
+            "keep_monthly": "Months",
+            "keep_yearly": "Years",
             "enabled": "Enabled",
         }
         help_texts = {
             "cron_expression": "Five fields: minute hour day-of-month month day-of-week, e.g. 30 2 * * 1-5.",
             "keep_last": "Empty: no limit by count.",
             "keep_days": "Empty: no limit by age. A backup is kept if any retention rule keeps it.",
-            "keep_hourly": "Newest backup of each of the last N hours.",
-            "keep_daily": "Newest backup of each of the last N days.",
-            "keep_weekly": "Newest backup of each of the last N weeks (Monday to Sunday).",
-            "keep_monthly": "Newest backup of each of the last N months.",
-            "keep_yearly": "Newest backup of each of the last N years.",
+            "keep_weekly": "ISO weeks, Monday to Sunday.",
         }
         widgets = {
             "interval_value": forms.RadioSelect,
