@@ -133,7 +133,8 @@ def test_a_get_of_health_with_no_worker_sends_the_stale_and_worker_down_messages
     schedule = hourly_created(make_database, make_schedule, timezone.now() - timedelta(hours=3))
     assert client.get("/health").status_code == 503
     deadline = time.monotonic() + 15
-    while len(receiver.requests) < 2 and time.monotonic() < deadline:
+    # Until both messages arrived and the web process's watchdog thread has ended.
+    while (len(receiver.requests) < 2 or watchdog._running.locked()) and time.monotonic() < deadline:
         time.sleep(0.05)
     reasons = sorted(r["json"].get("reason", r["json"]["database"]) for r in receiver.requests)
     assert reasons == sorted(["worker_down", schedule.database.name])
