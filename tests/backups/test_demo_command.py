@@ -38,7 +38,7 @@ def test_demo_creates_a_user_group_sqlite_database_destination_and_every_minute_
     assert rows == 3000
     assert get_engine("sqlite").test_connection(database.connection_info()).ok
     destination = database.destinations.get()
-    assert Path(destination.path).is_dir() and Path(destination.path).parent.parent == backup_root.resolve()
+    assert Path(destination.path).is_dir() and Path(destination.path).parent == backup_root.resolve()
     schedule = Schedule.objects.get(database=database)
     assert schedule.cron_expression == "* * * * *" and schedule.enabled and schedule.next_run_at is not None
 

@@ -14,7 +14,6 @@ from django.db import transaction
 from apps.accounts.models import Membership
 from apps.databases.models import Database
 from apps.destinations.models import Destination
-from apps.groups import locations
 from apps.groups.models import Group
 from apps.schedules.models import Schedule
 
@@ -78,8 +77,11 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, password: str, **options):
         if not settings.BM_ALLOWED_ROOTS:
             raise CommandError("BM_ALLOWED_ROOTS is empty: there is nowhere to put the demo destination.")
-        if not settings.BM_SQLITE_ROOTS:
-            raise CommandError("BM_SQLITE_ROOTS is empty: there is nowhere to put the demo database.")
+        root = Path(settings.BM_ALLOWED_ROOTS[0])
+        data_file = Path(settings.BM_SQLITE_ROOTS[0]) / "demo" / "demo-shop.sqlite3"
+        folder = root / "demo"
+        make_demo_sqlite(data_file)
+        folder.mkdir(parents=True, exist_ok=True)
 
         User = get_user_model()
         with transaction.atomic():
@@ -93,13 +95,6 @@ class Command(BaseCommand):
                 name=GROUP, defaults={"description": "Created by `manage.py demo`.", "created_by": user}
             )
             Membership.objects.get_or_create(user=user, group=group, defaults={"role": Membership.Role.OWNER})
-            # In the demo group's own folders (apps.groups.locations: <root>/group-<id>).
-            data_file = (
-                Path(locations.folders(group.pk, locations.SQLITE, create=True)[0]) / "demo-shop.sqlite3"
-            )
-            folder = Path(locations.folders(group.pk, locations.BACKUPS, create=True)[0]) / "demo"
-            make_demo_sqlite(data_file)
-            folder.mkdir(parents=True, exist_ok=True)
             database, _ = Database.objects.get_or_create(
                 group=group, name=DATABASE, defaults={"engine": "sqlite", "database_name": str(data_file)}
             )
