@@ -17,40 +17,29 @@ from apps.common.env import (
     env_list,
     env_secret,
     env_str,
-    private_dir,
-    private_file,
     read_or_create_secret_file,
-    read_secret_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The app's own files (SQLite metadata, generated keys, static files): a 0700 folder.
-DATA_DIR = private_dir(Path(env_str("BM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve())
+DATA_DIR = Path(env_str("BM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve()
 
 DEBUG = env_bool("DEBUG", False)
-# bin/run and bin/manage set this: keys missing from the environment are generated once into
-# BM_DATA_DIR (0600). Otherwise, with DEBUG off, they must exist (given, or generated earlier).
-_GENERATE_KEYS = DEBUG or env_bool("BM_GENERATE_KEYS", False)
 
-
-def _key(variable: str, file: Path, generate) -> str:
-    value = env_secret(variable) or read_secret_file(file)
-    if value:
-        return value
-    if not _GENERATE_KEYS:
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
         raise ImproperlyConfigured(
-            f"{variable} is not set. Set {variable} (or {variable}_FILE) when DEBUG is off, or start "
-            f"once with bin/run or bin/manage, which generate it into {file}."
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off; "
+            "with DEBUG=true a key is generated into BM_DATA_DIR/secret_key."
         )
-    return read_or_create_secret_file(file, generate)
+    SECRET_KEY = read_or_create_secret_file(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
 
-
-SECRET_KEY = _key("SECRET_KEY", DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
-BM_ENCRYPTION_KEYS = [
-    k.strip() for k in _key("BM_ENCRYPTION_KEYS", DATA_DIR / "encryption.key", generate_key).split(",")
-]
-BM_ENCRYPTION_KEYS = [k for k in BM_ENCRYPTION_KEYS if k]
+_keys = env_secret("BM_ENCRYPTION_KEYS")
+if _keys:
+    BM_ENCRYPTION_KEYS = [k.strip() for k in _keys.split(",") if k.strip()]
+else:
+    BM_ENCRYPTION_KEYS = [read_or_create_secret_file(DATA_DIR / "encryption.key", generate_key)]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -195,12 +184,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # The metadata file (and so its -wal/-shm, which SQLite creates with its mode) is 0600.
-    _sqlite_file = Path(DATABASES["default"]["NAME"])
-    if _sqlite_file.parent == DATA_DIR:
-        private_file(_sqlite_file)
-    else:
-        _sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -218,7 +202,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = private_dir(DATA_DIR / "staticfiles")
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -231,9 +216,6 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
-# collectstatic's hashed names never change content: browsers keep them a year (whitenoise's
-# immutable cache headers); other files (not hashed) get WHITENOISE_MAX_AGE.
-WHITENOISE_MAX_AGE = 3600
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
@@ -300,27 +282,16 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("BM_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REFERRER_POLICY = "same-origin"
     SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "apps.common.errors.csrf_failure"
-# Behind a reverse proxy (deploy/nginx.conf): trust its X-Forwarded-Proto and X-Forwarded-Host.
-# Only when set: without a proxy that overwrites them, clients could forge these headers.
-if env_bool("BM_BEHIND_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    USE_X_FORWARDED_HOST = True
 
-BM_LOG_FORMAT = env_str("BM_LOG_FORMAT", "plain").strip().lower()
-if BM_LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured(f"BM_LOG_FORMAT must be plain or json, not {BM_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "apps.common.logformat.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": BM_LOG_FORMAT}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BM_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -4,7 +4,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.sites import AdminSite
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from apps.accounts import twofactor
@@ -56,11 +56,11 @@ class BackupManagerAdminSite(AdminSite):
 admin.site.__class__ = BackupManagerAdminSite
 
 
-class AdminUserCreationForm(UsernameAdminMixin, UserCreationForm):
+class UserAddForm(UsernameAdminMixin, AdminUserCreationForm):
     pass
 
 
-class AdminUserChangeForm(UsernameAdminMixin, UserChangeForm):
+class UserEditForm(UsernameAdminMixin, UserChangeForm):
     pass
 
 
@@ -73,8 +73,8 @@ if admin.site.is_registered(User):
 class AccountUserAdmin(UserAdmin):
     """Django's user admin with the one username rule (NFKC, case-insensitive, one script)."""
 
-    form = AdminUserChangeForm
-    add_form = AdminUserCreationForm
+    form = UserEditForm
+    add_form = UserAddForm
 
 
 @admin.register(ApiToken)

@@ -28,12 +28,16 @@ def role_in(user, group_id: int) -> str | None:
         role = Role.OWNER
     else:
         role = Membership.objects.filter(user=user, group_id=group_id).values_list("role", flat=True).first()
+    return capped(user, role)
+
+
+def capped(user, role: str | None) -> str | None:
+    """The role a request acts with: `role`, lowered to its personal API token's scope if any."""
     scope = getattr(user, TOKEN_SCOPE_ATTR, None)
-    if role is not None and scope is not None:
-        cap = ApiToken.SCOPE_ROLE.get(scope, Role.VIEWER)
-        if Membership.RANK[cap] < Membership.RANK[role]:
-            role = cap
-    return role
+    if role is None or scope is None:
+        return role
+    cap = ApiToken.SCOPE_ROLE.get(scope, Role.VIEWER)
+    return cap if Membership.RANK[cap] < Membership.RANK[role] else role
 
 
 def has_role(user, group_id: int, needed: str) -> bool:

@@ -99,10 +99,6 @@ class SQLiteEngine(Engine):
     uses_network = False
     sensitive_fields = ()
     extension = "sqlite3"
-    # A SQLite file is at least one 512-byte page.
-    empty_dump_floor = 512
-    # The restored file replaces the target only after the whole stream arrived and checked out.
-    atomic_restore = True
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         path = conn.database_name

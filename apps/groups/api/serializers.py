@@ -17,9 +17,10 @@ class GroupSerializer(ValidatedModelSerializer):
         read_only_fields = ["id", "role", "created_at"]
 
     def get_role(self, obj) -> str | None:
-        if hasattr(obj, "my_role"):  # annotated by the viewset's queryset
-            return obj.my_role
         request = self.context.get("request")
+        if hasattr(obj, "my_role"):  # annotated by the viewset's queryset
+            # A personal API token acts with at most its scope's role.
+            return roles.capped(request.user, obj.my_role) if request else obj.my_role
         return roles.role_in(request.user, obj.pk) if request else None
 
     def validate_name(self, value: str) -> str:

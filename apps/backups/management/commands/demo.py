@@ -88,9 +88,11 @@ class Command(BaseCommand):
             user = User.objects.filter(username=username).first()
             created_user = user is None
             if created_user:
-                # Never an administrator: its password is a published default. (On an empty server
-                # this makes later sign-ups ordinary users too: see the README's "Demo".)
-                user = User.objects.create_user(username, f"{username}@example.com", password)
+                # The first account of an empty server is its administrator, as with sign-up.
+                make = (
+                    User.objects.create_superuser if not User.objects.exists() else User.objects.create_user
+                )
+                user = make(username, f"{username}@example.com", password)
             group, _ = Group.objects.get_or_create(
                 name=GROUP, defaults={"description": "Created by `manage.py demo`.", "created_by": user}
             )
@@ -123,6 +125,5 @@ class Command(BaseCommand):
         self.stdout.write(f"  destination {DESTINATION!r}: {folder}")
         self.stdout.write(f"  schedule {SCHEDULE!r}: next run {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(
-            "  backups appear within a minute while a worker runs (bin/run starts one; "
-            "on its own: bin/manage runscheduler)."
+            "  start the worker (`python manage.py runscheduler`) to see backups appear within a minute."
         )
