@@ -96,7 +96,7 @@
         .catch(function (err) { status.textContent = err.message; });
     }
     function browse(path) {
-      picker.innerHTML = '<p class="muted small" style="padding:.5rem .75rem">Loading…</p>';
+      picker.innerHTML = '<p class="muted small pad-msg">Loading…</p>';
       fetchText(browseUrl + (path ? "?path=" + encodeURIComponent(path) : ""))
         .then(function (html) {
           picker.innerHTML = html;
