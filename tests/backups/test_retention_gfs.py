@@ -31,15 +31,25 @@ def utc(text: str) -> datetime:
 
 
 @pytest.fixture
-def year(make_database, make_schedule):
+def year(series):
     """(schedule, {created_at: backup id}): backups at 04:30, 10:30, 16:30, 22:30 UTC for a year.
 
     22:30 UTC is 23:30 in Rome in winter but 00:30 of the next day in summer, so the zone decides
     which day, and which month, a summer evening's backup belongs to.
     """
+    return series(FIRST)
+
+
+@pytest.fixture
+def series(make_database, make_schedule):
+    """series(first) -> (schedule, {created_at: id}): a backup every 6 hours from `first` to LAST."""
+    return lambda first: _series(make_database, make_schedule, first)
+
+
+def _series(make_database, make_schedule, first):
     database = make_database()
     schedule = make_schedule(database, timezone="Europe/Rome")
-    rows, at = [], FIRST
+    rows, at = [], first
     while at <= LAST:
         status = F if FAILED_FROM <= at < FAILED_UNTIL else C
         rows.append(
@@ -137,15 +147,17 @@ def test_the_iso_week_of_new_years_eve_is_named_by_its_iso_year(year):
     assert by_time[utc("2025-12-31 22:30")] not in kept
 
 
-def test_the_preview_lists_what_apply_deletes(year):
-    schedule, by_time = year
+def test_the_preview_lists_what_apply_deletes(series):
+    # Two months (the autumn change included) rather than the year: apply deletes one by one.
+    schedule, by_time = series(datetime(2026, 10, 1, 4, 30, tzinfo=UTC))
     set_gfs(schedule, keep_daily=7, keep_weekly=4, keep_monthly=12, keep_yearly=2)
     with time_machine.travel(NOW, tick=False):
         preview = retention.preview(schedule)
         deleted = retention.apply(schedule)
+    assert len(deleted) == len(by_time) - 10 == 61 * 4 - 10
     assert sorted(deleted) == sorted(d["backup_id"] for d in preview["delete"])
     assert sorted(Backup.objects.filter(schedule=schedule).values_list("id", flat=True)) == sorted(
-        by_time[utc(at)] for at in EXPECTED
+        by_time[utc(at)] for at in EXPECTED if at >= "2026-10"
     )
     assert {d["backup_id"]: d["reason"] for d in preview["keep"]}[by_time[utc("2026-10-31 22:30")]] == (
         "monthly 2026-10"
