@@ -57,15 +57,25 @@ def other_client(other_user) -> APIClient:
 
 
 @pytest.fixture
-def make_group(db):
-    from apps.groups.models import Group
+def make_group(db, tmp_path):
+    """Groups; unless `own_folders_only`, the superuser granted each the test's temp folders.
 
-    def make(owner=None, role=Membership.Role.OWNER, **overrides):
+    Most tests put SQLite files in tmp_path and backups in tmp_path/backups (the `backup_root`),
+    as a superuser may grant a shared folder on purpose; tests of the groups' separation
+    (tests/groups/test_locations.py) make groups with their own folders only.
+    """
+    from apps.groups.models import Group, GroupLocation
+
+    def make(owner=None, role=Membership.Role.OWNER, own_folders_only=False, **overrides):
         fields = {"name": f"group-{next(_seq)}", "description": ""}
         fields.update(overrides)
         group = Group.objects.create(**fields)
         if owner is not None:
             Membership.objects.create(user=owner, group=group, role=role)
+        if not own_folders_only:
+            GroupLocation.objects.create(group=group, kind="sqlite", path=os.path.realpath(tmp_path))
+            backups = os.path.realpath(tmp_path / "backups")
+            GroupLocation.objects.create(group=group, kind="backups", path=backups)
         return group
 
     return make

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -15,6 +16,7 @@ from apps.common.fields import EncryptedTextField
 from apps.common.querysets import GroupScopedQuerySet
 from apps.engines import ENGINE_CHOICES, ENGINES, ConnectionInfo
 from apps.engines.sqlite import path_problem as sqlite_path_problem
+from apps.groups import locations
 from apps.keys.models import GroupKey
 
 KEY_OF_ANOTHER_GROUP = "Choose an encryption key of the database's own group."
@@ -89,8 +91,8 @@ class Database(models.Model):
     def clean(self) -> None:
         """The connection fields follow the engine; the encryption key, if any, is of the database's group.
 
-        SQLite: an absolute file path under BM_SQLITE_ROOTS (never the metadata database nor a
-        backup folder), and no host, port, user or password. Network engines: a host, and the
+        SQLite: an absolute file path in one of the group's SQLite folders (apps.groups.locations;
+        never the metadata database nor a backup folder), and no host, port, user or password. Network engines: a host, and the
         engine's default port when none is given. The one check for the page, the API and the admin.
         """
         super().clean()
@@ -118,7 +120,7 @@ class Database(models.Model):
             self.host, self.port, self.username, self.password = "", None, "", ""
             if path and not os.path.isabs(path):
                 return {"database_name": ["Enter the absolute path of the SQLite file (it starts with /)."]}
-            if path and (problem := sqlite_path_problem(path)):
+            if path and self.group_id and (problem := sqlite_path_problem(path, *self.sqlite_paths())):
                 return {"database_name": [problem]}
             return {}
         self.host = (self.host or "").strip()
@@ -201,8 +203,18 @@ class Database(models.Model):
     def slug(self) -> str:
         return slugify(self.name) or f"database-{self.pk}"
 
+    def sqlite_paths(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The folders this database's group may use for SQLite files, and the paths never used."""
+        allowed = tuple(locations.folders(self.group_id, locations.SQLITE, create=True))
+        forbidden = list(locations.all_backup_folders())
+        metadata = settings.DATABASES["default"]
+        if metadata["ENGINE"].endswith("sqlite3") and str(metadata["NAME"]) != ":memory:":
+            forbidden.append(os.path.realpath(str(metadata["NAME"])))
+        return allowed, tuple(forbidden)
+
     def connection_info(self) -> ConnectionInfo:
-        """Return what the engines need to reach this database."""
+        """Return what the engines need to reach this database (for SQLite: its group's folders)."""
+        allowed, forbidden = self.sqlite_paths() if self.engine == "sqlite" else ((), ())
         return ConnectionInfo(
             engine=self.engine,
             host=self.host,
@@ -211,4 +223,6 @@ class Database(models.Model):
             username=self.username,
             password=self.password or "",
             options=dict(self.options or {}),
+            allowed_folders=allowed,
+            forbidden_paths=forbidden,
         )

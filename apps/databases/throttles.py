@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
 
 OWNERS_ONLY = (
     "Connection tests are for the group's owners: they open a connection from this server to "
@@ -27,6 +28,6 @@ class ConnectionTestThrottle(UserRateThrottle):
 def too_many_tests(request) -> int | None:
     """Count one test for the request's user; None when allowed, else the seconds to wait."""
     throttle = ConnectionTestThrottle()
-    if throttle.allow_request(request, None):
+    if throttle.allow_request(request, APIView()):  # the pages are not DRF views; the key is the user
         return None
     return max(1, int(throttle.wait() or 1))

@@ -164,7 +164,7 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
         context.update(activity_context(db, context))
         if context["can_manage"]:
             context["destination_form"] = DestinationForm(database=db)
-            context["allowed_roots"] = allowed_roots()
+            context["allowed_roots"] = allowed_roots(db.group_id)
         return context
 
 

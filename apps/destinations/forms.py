@@ -199,7 +199,7 @@ class DestinationForm(SecretFieldsMixin):
         if not raw:
             self.add_error("path", "Enter the folder backups are written to.")
             return
-        check = validate_local_path(raw)
+        check = validate_local_path(raw, self.database.group_id)
         if not check.valid:
             self.add_error("path", check.message)
         elif not check.writable:

@@ -12,7 +12,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.common.fields import EncryptedTextField
+from apps.destinations.paths import validate_local_path
 from apps.destinations.storage.sftp import HostKeyError, parse_host_key, parse_private_key
+from apps.groups import locations
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -121,6 +123,11 @@ class Destination(models.Model):
         return [f for f in self.SECRET_FIELDS.get(self.kind, ()) if getattr(self, f) and f not in entered]
 
     @property
+    def allowed_folders(self) -> list[str]:
+        """The backup folders of the database's group: a local writer writes nowhere else."""
+        return locations.folders(self.database.group_id, locations.BACKUPS)
+
+    @property
     def where(self) -> str:
         if self.kind == self.Kind.S3:
             return f"s3://{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
@@ -140,6 +147,11 @@ class Destination(models.Model):
         if self.kind == self.Kind.LOCAL:
             if not self.path:
                 error("path", "Enter the folder backups are written to.")
+            elif self.database_id is not None:
+                # The one rule for every door: a folder of the database's group (apps.groups.locations).
+                check = validate_local_path(self.path, self.database.group_id)
+                if not check.valid:
+                    error("path", check.message)
         elif self.kind == self.Kind.S3:
             self._clean_s3(error)
         elif self.kind == self.Kind.SFTP:

@@ -1,4 +1,9 @@
-"""Validation of local destination folders against the allowed roots."""
+"""Validation of local destination folders against the backup folders of the destination's group.
+
+A group writes local backups only in its own folders (apps.groups.locations: `<root>/group-<id>`
+under each BM_ALLOWED_ROOTS root, plus folders the superuser granted it). The picker lists and
+browses those folders only.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,8 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 
-from django.conf import settings
-
 from apps.common.paths import is_inside
+from apps.groups import locations
 
 
 @dataclass
@@ -29,9 +33,9 @@ class PathCheck:
         return data
 
 
-def allowed_roots() -> list[str]:
-    """The allowed roots, canonical (symlinks resolved)."""
-    return [os.path.realpath(root) for root in settings.BM_ALLOWED_ROOTS]
+def allowed_roots(group_id: int | None) -> list[str]:
+    """The group's backup folders, canonical (symlinks resolved), created (0750) when missing."""
+    return locations.folders(group_id, locations.BACKUPS, create=True)
 
 
 def _nearest_existing(path: str) -> str:
@@ -44,8 +48,9 @@ def _nearest_existing(path: str) -> str:
     return probe
 
 
-def validate_local_path(raw: object) -> PathCheck:
-    """Check a folder for local backups: absolute, no '..', inside an allowed root after symlinks."""
+def validate_local_path(raw: object, group_id: int | None) -> PathCheck:
+    """Check a folder for local backups: absolute, no '..', in one of the group's backup folders
+    after symlinks."""
     if not isinstance(raw, str) or not raw.strip():
         return PathCheck(False, message="Enter an absolute folder path.")
     path = raw.strip()
@@ -56,12 +61,15 @@ def validate_local_path(raw: object) -> PathCheck:
     if ".." in path.split("/"):
         return PathCheck(False, message="The path must not contain '..'.")
     normalised = os.path.normpath(path)
-    roots = allowed_roots()
+    roots = allowed_roots(group_id)
     resolved = os.path.realpath(normalised)
     if not any(is_inside(normalised, root) or is_inside(resolved, root) for root in roots):
-        return PathCheck(False, message=f"The path is outside the allowed roots ({', '.join(roots)}).")
+        listed = ", ".join(roots) or "none"
+        return PathCheck(False, message=f"The path is outside this group's backup folders ({listed}).")
     if not any(is_inside(resolved, root) for root in roots):
-        return PathCheck(False, message="The path leads outside the allowed roots through a symlink.")
+        return PathCheck(
+            False, message="The path leads outside this group's backup folders through a symlink."
+        )
     exists = os.path.exists(resolved)
     if exists and not os.path.isdir(resolved):
         return PathCheck(False, exists=True, message="The path is a file, not a folder.", resolved=resolved)
@@ -87,11 +95,12 @@ def validate_local_path(raw: object) -> PathCheck:
     )
 
 
-def browse(raw: str | None) -> dict:
-    """List the sub-folders of a folder under the allowed roots (for the path picker)."""
+def browse(raw: str | None, group_id: int | None) -> dict:
+    """List the sub-folders of a folder in the group's backup folders (for the path picker)."""
+    roots = allowed_roots(group_id)
     if not raw:
-        return {"path": None, "parent": None, "folders": allowed_roots()}
-    check = validate_local_path(raw)
+        return {"path": None, "parent": None, "folders": roots}
+    check = validate_local_path(raw, group_id)
     if not check.valid or not check.exists:
         return {"path": raw, "parent": None, "folders": [], "error": check.message or "Folder not found."}
     try:
@@ -103,7 +112,7 @@ def browse(raw: str | None) -> dict:
     except OSError as exc:
         return {"path": check.resolved, "parent": None, "folders": [], "error": exc.strerror}
     parent: str | None = os.path.dirname(check.resolved)
-    if not any(is_inside(parent or "", root) for root in allowed_roots()):
+    if not any(is_inside(parent or "", root) for root in roots):
         parent = None
     return {
         "path": check.resolved,

@@ -18,9 +18,9 @@ PROBE_PREFIX = ".backupmanager-probe-"
 PROBE_BYTES = b"BackupManager destination test\n" * 64
 
 
-def prepare_local_folder(raw_path: str) -> str:
-    """Validate a local folder, create it if needed, and return its canonical path."""
-    check = validate_local_path(raw_path)
+def prepare_local_folder(raw_path: str, group_id: int) -> str:
+    """Validate a local folder of the group, create it if needed, and return its canonical path."""
+    check = validate_local_path(raw_path, group_id)
     if not check.valid:
         raise ValidationError({"path": [check.message]})
     if not check.writable:
@@ -71,11 +71,11 @@ def apply_secrets(destination: Destination, given: dict) -> None:
 def save_destination(destination: Destination) -> Destination:
     """Validate (model clean: per-kind rules, no secret reused for a new place) and save.
 
-    A local folder is checked against the allowed roots and created.
+    A local folder is checked against the group's backup folders and created.
     Raises ValidationError with per-field messages; nothing is written then.
     """
     if destination.kind == Destination.Kind.LOCAL and destination.path:
-        destination.path = prepare_local_folder(destination.path)
+        destination.path = prepare_local_folder(destination.path, destination.database.group_id)
     destination.full_clean()
     destination.save()
     return destination

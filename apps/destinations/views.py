@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
@@ -12,7 +12,7 @@ from django.views.generic import CreateView, DeleteView, UpdateView
 from django.views.generic.edit import ModelFormMixin, ProcessFormView
 
 from apps.accounts.roles import Role
-from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
+from apps.common.ui import ScopedObjectMixin, require_role
 from apps.databases.models import Database
 from apps.destinations import services
 from apps.destinations.forms import DestinationForm
@@ -39,8 +39,8 @@ class DestinationScopedMixin(ScopedObjectMixin):
         return reverse("databases:detail", args=[self.object.database_id]) + "#destinations"
 
 
-def _roots_context() -> dict:
-    return {"allowed_roots": allowed_roots()}
+def _roots_context(database) -> dict:
+    return {"allowed_roots": allowed_roots(database.group_id)}
 
 
 class HostKeyScanMixin(ModelFormMixin, ProcessFormView):
@@ -98,7 +98,11 @@ class DestinationCreateView(LoginRequiredMixin, HostKeyScanMixin, CreateView):
         return {**super().get_form_kwargs(), "database": self.database}
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "database": self.database, **_roots_context()}
+        return {
+            **super().get_context_data(**kwargs),
+            "database": self.database,
+            **_roots_context(self.database),
+        }
 
     def form_valid(self, form):
         try:
@@ -124,7 +128,11 @@ class DestinationUpdateView(DestinationScopedMixin, HostKeyScanMixin, UpdateView
         return {**super().get_form_kwargs(), "database": self.object.database}
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "database": self.object.database, **_roots_context()}
+        return {
+            **super().get_context_data(**kwargs),
+            "database": self.object.database,
+            **_roots_context(self.object.database),
+        }
 
     def form_valid(self, form):
         try:
@@ -180,28 +188,28 @@ class DestinationToggleView(DestinationScopedMixin, View):
 
 
 class _PathPickerMixin(LoginRequiredMixin):
-    """Only people who may add destinations (group owners) may look at the server's folders."""
+    """Owners of the database's group look at that group's backup folders, and only those."""
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        if managed_group_ids(request.user) == []:
-            raise PermissionDenied("Only group owners can pick destination folders.")
+        self.database = get_object_or_404(Database.objects.visible_to(request.user), pk=kwargs["database_id"])
+        require_role(request.user, self.database.group_id, Role.OWNER)
         return super().dispatch(request, *args, **kwargs)
 
 
 class PathBrowseView(_PathPickerMixin, View):
     """GET ?path= : a fragment listing the sub-folders (no path: the allowed roots)."""
 
-    def get(self, request):
-        listing = browse(request.GET.get("path") or None)
+    def get(self, request, database_id):
+        listing = browse(request.GET.get("path") or None, self.database.group_id)
         return render(request, "includes/path_browser.html", listing)
 
 
 class PathCheckView(_PathPickerMixin, View):
     """GET ?path= : a fragment saying whether the folder is allowed, exists, is writable, and its free space."""
 
-    def get(self, request):
+    def get(self, request, database_id):
         raw = request.GET.get("path", "")
-        check = validate_local_path(raw) if raw.strip() else None
+        check = validate_local_path(raw, self.database.group_id) if raw.strip() else None
         return render(request, "includes/path_check.html", {"check": check})

@@ -66,30 +66,37 @@ class FileDumpStream(DumpStream):
                 pass
 
 
-def path_problem(path: str) -> str | None:
+NOT_FOUND = "No SQLite file at this path in the group's folders."
+
+
+def path_problem(
+    path: str, allowed: tuple[str, ...] | list[str], forbidden: tuple[str, ...] | list[str] = ()
+) -> str | None:
     """Return why SQLite may not use this file (read it for a backup, replace it in a restore), or None.
 
-    The file (symlinks resolved) must lie under BM_SQLITE_ROOTS, and must not be
-    BackupManager's own metadata database nor lie in a backup destination area.
+    The file (symlinks resolved) must lie in one of the `allowed` folders (the group's SQLite
+    folders) and not in or at one of the `forbidden` paths (BackupManager's own metadata database
+    and its -wal/-shm/-journal, backup folders). With no allowed folder, nothing is allowed.
     """
-    from django.conf import settings
-
     if not path or not os.path.isabs(path):
         return "The SQLite file path must be an absolute path."
     if "\x00" in path:
         return "The path contains a NUL byte."
     real = os.path.realpath(path)
-    roots = [os.path.realpath(root) for root in settings.BM_SQLITE_ROOTS]
-    if not any(is_inside(real, root) for root in roots):
-        return f"SQLite files must lie under BM_SQLITE_ROOTS ({', '.join(roots)})."
-    metadata = settings.DATABASES["default"]
-    if metadata["ENGINE"].endswith("sqlite3") and str(metadata["NAME"]) != ":memory:":
-        own = os.path.realpath(str(metadata["NAME"]))
-        if real in (own, own + "-wal", own + "-shm", own + "-journal"):
-            return "This is BackupManager's own metadata database."
-    if any(is_inside(real, os.path.realpath(root)) for root in settings.BM_ALLOWED_ROOTS):
-        return "The file lies in a backup destination folder."
+    folders = [os.path.realpath(folder) for folder in allowed]
+    if not any(is_inside(real, folder) for folder in folders):
+        listed = ", ".join(folders) or "none"
+        return f"SQLite files must lie in one of this group's SQLite folders ({listed})."
+    for other in forbidden:
+        other = os.path.realpath(other)
+        if real in (other, other + "-wal", other + "-shm", other + "-journal") or is_inside(real, other):
+            return "This file is BackupManager's own or lies in a backup folder."
     return None
+
+
+def _is_sqlite_file(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(_HEADER)) == _HEADER
 
 
 class SQLiteEngine(Engine):
@@ -99,14 +106,16 @@ class SQLiteEngine(Engine):
     uses_network = False
     sensitive_fields = ()
     extension = "sqlite3"
+    # A SQLite file is at least one 512-byte page.
+    empty_dump_floor = 512
+    # The restored file replaces the target only after the whole stream arrived and checked out.
+    atomic_restore = True
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         path = conn.database_name
-        problem = path_problem(path)
-        if problem:
-            return ConnectionResult(False, problem)
-        if not os.path.exists(path):
-            return ConnectionResult(False, f"File {path} does not exist")
+        # Outside the group's folders and missing read the same: a test tells nothing of other files.
+        if path_problem(path, conn.allowed_folders, conn.forbidden_paths) or not os.path.exists(path):
+            return ConnectionResult(False, NOT_FOUND)
         if not os.path.isfile(path):
             return ConnectionResult(False, f"{path} is not a regular file")
         if not os.access(path, os.R_OK):
@@ -146,7 +155,7 @@ class SQLiteEngine(Engine):
 
     def _source_path(self, conn: ConnectionInfo) -> str:
         path = conn.database_name
-        problem = path_problem(path)
+        problem = path_problem(path, conn.allowed_folders, conn.forbidden_paths)
         if problem:
             raise EngineError(f"sqlite: {problem}")
         if not os.path.isfile(path):
@@ -192,12 +201,13 @@ class SQLiteEngine(Engine):
         unless the whole stream arrived and passed `PRAGMA integrity_check`.
         """
         target = conn.database_name
-        problem = path_problem(target)
+        problem = path_problem(target, conn.allowed_folders, conn.forbidden_paths)
         if problem:
             raise EngineError(f"sqlite: {problem}")
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             raise EngineError(f"sqlite: folder {folder} does not exist")
+        self._check_replaceable(target)
         deadline = time.monotonic() + timeout
         fd, name = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".partial", dir=folder)
         partial = Path(name)
@@ -217,12 +227,29 @@ class SQLiteEngine(Engine):
                 os.fsync(out.fileno())
             self._check_integrity(partial)
             os.chmod(partial, _mode_for(target))
+            self._check_replaceable(target)  # again: the file may have changed while streaming
             self._release_wal(target)
             os.replace(partial, target)
             _fsync_dir(folder)
         except BaseException:
             _unlink_db(partial)
             raise
+
+    @staticmethod
+    def _check_replaceable(target: str) -> None:
+        """A restore replaces a SQLite database or creates a missing file, never any other file."""
+        if not os.path.lexists(target):
+            return
+        if os.path.islink(target) or not os.path.isfile(target):
+            raise EngineError(f"sqlite restore: {target} is not a regular file; it was left as it is")
+        try:
+            ok = _is_sqlite_file(target)
+        except OSError as exc:
+            raise EngineError(f"sqlite restore: cannot read {target}: {exc.strerror}") from None
+        if not ok:
+            raise EngineError(
+                f"sqlite restore: {target} exists and is not a SQLite database; it was left as it is"
+            )
 
     @staticmethod
     def _check_integrity(path: Path) -> None:

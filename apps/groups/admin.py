@@ -4,7 +4,7 @@ from django.utils.html import format_html
 
 from apps.accounts.models import Membership
 from apps.groups import services
-from apps.groups.models import Group
+from apps.groups.models import Group, GroupLocation
 
 
 class MembershipInline(admin.TabularInline):
@@ -27,6 +27,32 @@ class MembershipInline(admin.TabularInline):
         return format_html(
             '<a href="{}">change</a>', reverse("admin:accounts_membership_change", args=[obj.pk])
         )
+
+
+@admin.register(GroupLocation)
+class GroupLocationAdmin(admin.ModelAdmin):
+    """Folders granted to a group beyond its own `<root>/group-<id>` (apps.groups.locations).
+
+    Only the superuser grants; granting one folder to several groups shares it on purpose.
+    """
+
+    list_display = ["group", "kind", "path", "is_default", "created_at"]
+    list_filter = ["kind", "is_default"]
+    search_fields = ["group__name", "path"]
+    fields = ["group", "kind", "path", "is_default", "created_at"]
+    readonly_fields = ["is_default", "created_at"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 @admin.register(Group)

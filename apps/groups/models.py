@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 # accounts.models names Group by string ("groups.Group"), so this import is one-way.
@@ -45,3 +48,42 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GroupLocation(models.Model):
+    """A folder on this server that one group may use: for local backups or for SQLite sources.
+
+    Every group has, under each configured root (BM_ALLOWED_ROOTS, BM_SQLITE_ROOTS), a folder of its
+    own, `<root>/group-<id>` (rows with `is_default`, made on demand by apps.groups.locations). Any
+    other folder is a grant by the superuser (the admin), possibly the same folder for several groups
+    on purpose. Paths, the folder picker, connection tests, backups and restores stay inside these.
+    """
+
+    class Kind(models.TextChoices):
+        BACKUPS = "backups", "Backup folder"
+        SQLITE = "sqlite", "SQLite source folder"
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="locations")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    path = models.CharField(max_length=4096, help_text="An absolute folder on this server.")
+    is_default = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id", "kind", "path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "kind", "path"], name="grouplocation_group_kind_path_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {self.kind}: {self.path}"
+
+    def clean(self) -> None:
+        path = (self.path or "").strip()
+        if not path.startswith("/") or "\x00" in path or ".." in path.split("/"):
+            raise ValidationError({"path": ["Enter an absolute folder path without “..”."]})
+        self.path = os.path.normpath(path)
+        if self.path == "/":
+            raise ValidationError({"path": ["The whole file system cannot be a group's folder."]})

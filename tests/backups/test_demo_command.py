@@ -17,6 +17,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo_settings(settings, backup_root, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
+    # Its own SQLite folder: tests running at once must not fill one demo file together.
+    settings.BM_SQLITE_ROOTS = [str(tmp_path / "sqlite")]
     return settings
 
 
@@ -29,12 +31,14 @@ def test_demo_creates_a_user_group_sqlite_database_destination_and_every_minute_
     database = Database.objects.get(name="demo-shop")
     membership = Membership.objects.get(group=database.group)
     assert membership.user.username == "demo" and membership.role == "owner"
-    assert membership.user.check_password("demo-pass-123!") and membership.user.is_superuser
+    # Its password is a published default: never an administrator, even as the first account.
+    assert membership.user.check_password("demo-pass-123!") and not membership.user.is_superuser
+    assert "start the worker" not in out  # bin/run already started one
     rows = sqlite3.connect(database.database_name).execute("SELECT count(*) FROM orders").fetchone()[0]
     assert rows == 3000
     assert get_engine("sqlite").test_connection(database.connection_info()).ok
     destination = database.destinations.get()
-    assert Path(destination.path).is_dir() and Path(destination.path).parent == backup_root.resolve()
+    assert Path(destination.path).is_dir() and Path(destination.path).parent.parent == backup_root.resolve()
     schedule = Schedule.objects.get(database=database)
     assert schedule.cron_expression == "* * * * *" and schedule.enabled and schedule.next_run_at is not None
 

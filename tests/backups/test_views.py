@@ -228,7 +228,7 @@ def test_no_page_references_another_host(world, settings, backup_root):
         reverse("backups:restore", args=[b]),
         reverse("backups:delete", args=[b]) + "?files=1",
         reverse("backups:activity", args=[d]),
-        reverse("destinations:browse"),
+        reverse("destinations:browse", args=[d]),
     ]
     for url in pages:
         html = owner.get(url).content.decode()

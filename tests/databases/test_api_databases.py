@@ -152,8 +152,8 @@ def test_sqlite_connection_test_reports_each_problem(api_client, group, tmp_path
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a database")
     assert check(good)["ok"] is True and check(good)["server_version"]
-    assert check(tmp_path / "missing.db") == {**check(tmp_path / "missing.db"), "ok": False}
-    assert "does not exist" in check(tmp_path / "missing.db")["message"]
+    assert check(tmp_path / "missing.db")["ok"] is False
+    assert "No SQLite file at this path" in check(tmp_path / "missing.db")["message"]
     assert "is not a SQLite database" in check(text)["message"]
 
 

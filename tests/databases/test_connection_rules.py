@@ -44,7 +44,7 @@ def test_the_admin_refuses_a_sqlite_file_outside_the_allowed_roots(admin_client,
         admin_body(group, engine="sqlite", database_name="/etc/passwd"),
     )
     assert page.status_code == 200
-    assert "SQLite files must lie under BM_SQLITE_ROOTS" in page.content.decode()
+    assert "SQLite files must lie in one of this group&#x27;s SQLite folders" in page.content.decode()
     assert not Database.objects.exists()
 
 

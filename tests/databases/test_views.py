@@ -139,7 +139,10 @@ def test_test_connection_answers_a_fragment_without_saving(world, tmp_path):
     missing = client.post(
         url, {"engine": "sqlite", "database_name": str(tmp_path / "nope.db"), "compression": "zstd"}
     )
-    assert "Connection failed." in missing.content.decode() and "does not exist" in missing.content.decode()
+    assert (
+        "Connection failed." in missing.content.decode()
+        and "No SQLite file at this path" in missing.content.decode()
+    )
     incomplete = client.post(url, {"engine": "postgresql", "database_name": "app", "compression": "zstd"})
     assert "Cannot test yet" in incomplete.content.decode()
     assert Database.objects.count() == 1

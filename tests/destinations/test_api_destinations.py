@@ -30,7 +30,7 @@ def test_create_normalises_the_path_and_creates_the_folder(api_client, database,
     [
         (lambda root: "relative/dir", "must be absolute"),
         (lambda root: f"{root}/../escape", "must not contain '..'"),
-        (lambda root: "/etc", "outside the allowed roots"),
+        (lambda root: "/etc", "outside this group's backup folders"),
     ],
 )
 def test_bad_paths_are_refused_with_a_reason_and_nothing_is_written(
@@ -53,7 +53,9 @@ def test_a_nul_byte_is_refused(api_client, database, backup_root):
     assert Destination.objects.count() == 0
     from apps.destinations.paths import validate_local_path
 
-    assert validate_local_path(f"{backup_root}/a\x00b").message == "The path contains a NUL byte."
+    assert validate_local_path(f"{backup_root}/a\x00b", database.group_id).message == (
+        "The path contains a NUL byte."
+    )
 
 
 def test_a_symlink_that_escapes_the_root_is_refused(api_client, database, backup_root, tmp_path):

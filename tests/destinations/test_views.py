@@ -43,7 +43,7 @@ def test_an_owner_adds_a_destination_and_a_missing_folder_is_created(world, back
 
 def test_a_folder_outside_the_allowed_roots_is_refused_inline(world, tmp_path):
     for bad, message in (
-        (str(tmp_path / "elsewhere"), "outside the allowed roots"),
+        (str(tmp_path / "elsewhere"), "outside this group&#x27;s backup folders"),
         ("relative/path", "must be absolute"),
         (str(tmp_path / "backups" / ".." / "x"), "must not contain"),
     ):
@@ -67,26 +67,30 @@ def test_operators_and_viewers_cannot_add_destinations(world, backup_root):
 def test_the_picker_lists_allowed_roots_and_their_folders(world, backup_root):
     (backup_root / "alpha").mkdir()
     client = world.client_for(world.owner)
-    roots = client.get(reverse("destinations:browse")).content.decode()
+    browse = reverse("destinations:browse", args=[world.database.pk])
+    roots = client.get(browse).content.decode()
     assert str(backup_root) in roots
-    inside = client.get(reverse("destinations:browse"), {"path": str(backup_root)}).content.decode()
+    inside = client.get(browse, {"path": str(backup_root)}).content.decode()
     assert "alpha" in inside and "Use this folder" in inside
-    outside = client.get(reverse("destinations:browse"), {"path": "/etc"}).content.decode()
-    assert "outside the allowed roots" in outside and "passwd" not in outside
+    outside = client.get(browse, {"path": "/etc"}).content.decode()
+    assert "outside this group&#x27;s backup folders" in outside and "passwd" not in outside
 
 
 def test_the_folder_check_shows_exists_writable_and_free_space(world, backup_root):
     client = world.client_for(world.owner)
-    html = client.get(reverse("destinations:check"), {"path": str(backup_root)}).content.decode()
+    check = reverse("destinations:check", args=[world.database.pk])
+    html = client.get(check, {"path": str(backup_root)}).content.decode()
     assert "exists" in html and "writable" in html and "free" in html
-    new = client.get(reverse("destinations:check"), {"path": str(backup_root / "new")}).content.decode()
+    new = client.get(check, {"path": str(backup_root / "new")}).content.decode()
     assert "will be created" in new
 
 
 def test_the_picker_is_for_group_owners_only(world):
     for name in ("destinations:browse", "destinations:check"):
-        assert world.client_for(world.outsider).get(reverse(name)).status_code == 403
-        assert world.client_for(None).get(reverse(name)).status_code == 302
+        url = reverse(name, args=[world.database.pk])
+        assert world.client_for(world.operator).get(url).status_code == 403
+        assert world.client_for(world.outsider).get(url).status_code == 404
+        assert world.client_for(None).get(url).status_code == 302
 
 
 def test_an_owner_disables_and_enables_a_destination(world):

@@ -76,7 +76,8 @@ def schema(path: Path) -> set[tuple[str, str]]:
 
 
 def conn_for(path: Path) -> ConnectionInfo:
-    return ConnectionInfo(engine="sqlite", database_name=str(path))
+    # The caller (Database.connection_info()) names the folders the engine may use.
+    return ConnectionInfo(engine="sqlite", database_name=str(path), allowed_folders=(str(path.parent),))
 
 
 @pytest.fixture

@@ -88,6 +88,16 @@ from apps.databases.models import Database
 from apps.destinations.models import Destination
 from apps.schedules.models import Schedule, ScheduleRun, WorkerHeartbeat
 from apps.backups.models import Backup, BackupCopy, Restore
+from django.db.models.signals import post_save
+from apps.groups.models import GroupLocation
+def _share_test_folders(sender, instance, created, **kwargs):
+    # Sources and backups of these tests live in their temp folder: granted to every group, as the
+    # superuser may grant a shared folder (tests/groups/test_locations.py tests the separation).
+    if created:
+        root = os.path.realpath(os.environ["BM_ALLOWED_ROOTS"])
+        GroupLocation.objects.create(group=instance, kind="backups", path=root)
+        GroupLocation.objects.create(group=instance, kind="sqlite", path=os.path.dirname(root))
+post_save.connect(_share_test_folders, sender=Group)
 result = None
 """
 

@@ -100,7 +100,7 @@ class DestinationSerializer(StrictSerializerMixin, serializers.ModelSerializer):
                 setattr(destination, name, value)
         services.apply_secrets(destination, secrets)
         if destination.kind == Destination.Kind.LOCAL:
-            check = validate_local_path(destination.path or "")
+            check = validate_local_path(destination.path or "", destination.database.group_id)
             if not destination.path:
                 raise serializers.ValidationError(
                     {"path": ["This field is required for a local destination."]}

@@ -102,5 +102,6 @@ class DestinationViewSet(viewsets.ModelViewSet):
         serializer = ValidatePathSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(
-            validate_local_path(serializer.validated_data["path"]).as_dict(), status=status.HTTP_200_OK
+            validate_local_path(serializer.validated_data["path"], self.database.group_id).as_dict(),
+            status=status.HTTP_200_OK,
         )

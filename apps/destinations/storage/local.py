@@ -7,6 +7,7 @@ import errno
 import os
 from typing import BinaryIO
 
+from apps.common.paths import is_inside
 from apps.destinations.storage.base import (
     FILE_MODE,
     PARTIAL_SUFFIX,
@@ -105,7 +106,7 @@ def _fsync_dir(directory: str) -> None:
 
 
 class LocalStorage(Storage):
-    """A folder on this host (its path was validated against BM_ALLOWED_ROOTS when saved)."""
+    """A folder on this host: one of its group's backup folders (checked when saved and when writing)."""
 
     kind = "local"
 
@@ -120,6 +121,15 @@ class LocalStorage(Storage):
         directory = self.directory
         if not directory or not os.path.isabs(directory):
             raise StorageError(f"Destination folder {directory!r} is not an absolute path")
+        # A Destination names its group's backup folders; the folder must (still) be one of them.
+        folders = getattr(self.destination, "allowed_folders", None)
+        if folders is not None:
+            real = os.path.realpath(directory)
+            if not any(is_inside(real, folder) for folder in folders):
+                raise StorageError(
+                    f"Destination folder {directory} is not one of its group's backup folders "
+                    f"({', '.join(folders) or 'none'})"
+                )
         return LocalWriter(directory, file_name)
 
     def _check_location(self, location: str) -> str:

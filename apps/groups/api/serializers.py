@@ -5,7 +5,7 @@ from rest_framework import serializers
 from apps.accounts import roles
 from apps.accounts.models import Membership
 from apps.common.serializers import StrictSerializerMixin, ValidatedModelSerializer
-from apps.groups.models import Group
+from apps.groups.models import Group, GroupLocation
 
 
 class GroupSerializer(ValidatedModelSerializer):
@@ -39,3 +39,10 @@ class MemberSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         model = Membership
         fields = ["user_id", "username", "role", "created_at"]
         read_only_fields = ["user_id", "created_at"]
+
+
+class GroupLocationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GroupLocation
+        fields = ["id", "kind", "path"]
+        read_only_fields = fields

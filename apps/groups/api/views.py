@@ -10,8 +10,9 @@ from rest_framework.response import Response
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import GroupRolePermission
+from apps.groups import locations as group_locations
 from apps.groups import services
-from apps.groups.api.serializers import GroupSerializer, MemberSerializer
+from apps.groups.api.serializers import GroupLocationSerializer, GroupSerializer, MemberSerializer
 from apps.groups.models import Group
 
 
@@ -45,6 +46,16 @@ class GroupViewSet(viewsets.ModelViewSet):
             return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
         memberships = Membership.objects.filter(group=group).select_related("user")
         return Response(MemberSerializer(memberships, many=True).data)
+
+    @extend_schema(request=None, responses=GroupLocationSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="locations")
+    def locations(self, request, pk=None):
+        """The server folders this group may use: its own under each root, and the superuser's grants."""
+        group = self.get_object()
+        rows = group_locations.locations(group.pk)
+        for row in rows:
+            group_locations.make_folder(row.path)
+        return Response(GroupLocationSerializer(rows, many=True).data)
 
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
     def remove_member(self, request, pk=None, user_id=None):

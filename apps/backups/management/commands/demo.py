@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.accounts.models import Membership
 from apps.databases.models import Database
 from apps.destinations.models import Destination
+from apps.groups import locations
 from apps.groups.models import Group
 from apps.schedules.models import Schedule
 
@@ -77,26 +78,28 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, password: str, **options):
         if not settings.BM_ALLOWED_ROOTS:
             raise CommandError("BM_ALLOWED_ROOTS is empty: there is nowhere to put the demo destination.")
-        root = Path(settings.BM_ALLOWED_ROOTS[0])
-        data_file = Path(settings.BM_SQLITE_ROOTS[0]) / "demo" / "demo-shop.sqlite3"
-        folder = root / "demo"
-        make_demo_sqlite(data_file)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not settings.BM_SQLITE_ROOTS:
+            raise CommandError("BM_SQLITE_ROOTS is empty: there is nowhere to put the demo database.")
 
         User = get_user_model()
         with transaction.atomic():
             user = User.objects.filter(username=username).first()
             created_user = user is None
             if created_user:
-                # The first account of an empty server is its administrator, as with sign-up.
-                make = (
-                    User.objects.create_superuser if not User.objects.exists() else User.objects.create_user
-                )
-                user = make(username, f"{username}@example.com", password)
+                # Never an administrator: its password is a published default. (On an empty server
+                # this makes later sign-ups ordinary users too: see the README's "Demo".)
+                user = User.objects.create_user(username, f"{username}@example.com", password)
             group, _ = Group.objects.get_or_create(
                 name=GROUP, defaults={"description": "Created by `manage.py demo`.", "created_by": user}
             )
             Membership.objects.get_or_create(user=user, group=group, defaults={"role": Membership.Role.OWNER})
+            # In the demo group's own folders (apps.groups.locations: <root>/group-<id>).
+            data_file = (
+                Path(locations.folders(group.pk, locations.SQLITE, create=True)[0]) / "demo-shop.sqlite3"
+            )
+            folder = Path(locations.folders(group.pk, locations.BACKUPS, create=True)[0]) / "demo"
+            make_demo_sqlite(data_file)
+            folder.mkdir(parents=True, exist_ok=True)
             database, _ = Database.objects.get_or_create(
                 group=group, name=DATABASE, defaults={"engine": "sqlite", "database_name": str(data_file)}
             )
@@ -125,5 +128,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  destination {DESTINATION!r}: {folder}")
         self.stdout.write(f"  schedule {SCHEDULE!r}: next run {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(
-            "  start the worker (`python manage.py runscheduler`) to see backups appear within a minute."
+            "  backups appear within a minute while a worker runs (bin/run starts one; "
+            "on its own: bin/manage runscheduler)."
         )
