@@ -1,9 +1,9 @@
 """URL routes: each app's HTML views and its api/ package."""
 
-from django.contrib import admin
-from django.urls import include, path, re_path
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
+from django.contrib import admin
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from apps.schedules.health import health
