@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -28,7 +28,7 @@ from apps.accounts.api.serializers import (
     UserSerializer,
 )
 from apps.accounts.authentication import is_api_token
-from apps.accounts.models import ApiToken
+from apps.accounts.models import ApiToken, GroupInvite
 from apps.accounts.services import register_user
 from apps.groups.models import Group
 
@@ -132,13 +132,17 @@ def _refuse_api_tokens(request) -> None:
         raise PermissionDenied("Manage API tokens after signing in with your password, not with a token.")
 
 
-class ApiTokenListView(APIView):
-    permission_classes = [IsAuthenticated]
+class ApiTokenListView(generics.ListAPIView):
+    """The caller's personal API tokens (paginated; secrets are never shown again)."""
 
-    @extend_schema(responses=ApiTokenSerializer(many=True))
-    def get(self, request):
-        _refuse_api_tokens(request)
-        return Response(ApiTokenSerializer(ApiToken.objects.filter(user=request.user), many=True).data)
+    permission_classes = [IsAuthenticated]
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator
+            return ApiToken.objects.none()
+        _refuse_api_tokens(self.request)
+        return ApiToken.objects.filter(user=self.request.user)
 
     @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer})
     def post(self, request):
@@ -177,16 +181,18 @@ def _group(request, group_id) -> Group:
     return group
 
 
-class GroupInviteListView(APIView):
-    """Invite links of a group (owners): list the open ones, create one."""
+class GroupInviteListView(generics.ListAPIView):
+    """Invite links of a group (owners): list the open ones (paginated), create one."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = InviteSerializer
 
-    @extend_schema(responses=InviteSerializer(many=True))
-    def get(self, request, group_id: int):
-        group = _group(request, group_id)
-        invites.check_owner(group, request.user)
-        return Response(InviteSerializer(invites.open_invites(group), many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator
+            return GroupInvite.objects.none()
+        group = _group(self.request, self.kwargs["group_id"])
+        invites.check_owner(group, self.request.user)
+        return invites.open_invites(group).select_related("created_by")
 
     @extend_schema(request=InviteCreateSerializer, responses={201: InviteCreatedSerializer, 403: _Detail})
     def post(self, request, group_id: int):
