@@ -298,3 +298,23 @@ def test_record_drops_secret_keys_even_when_a_caller_passes_them(db, key):
 
     entry = record("x", detail={key: "leak-me", "fine": 1})
     assert entry.detail == {"fine": 1}
+
+
+def test_api_tokens_and_two_factor_devices_are_recorded_without_their_secrets(api_client, user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    response = api_client.post(
+        "/api/auth/tokens/", {"name": "ci", "scope": "read", "expires_in_days": 30}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    created = one("apitoken.create")
+    assert (created.actor, created.detail["name"], created.detail["scope"]) == (user, "ci", "read")
+    assert api_client.delete(f"/api/auth/tokens/{body['id']}/").status_code == 204
+    assert one("apitoken.delete").actor == user
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=False)
+    device.confirmed = True
+    device.save()
+    assert one("totpdevice.create").detail["secrets_set"] == ["key"]
+    assert one("totpdevice.update").detail["changed"] == {"confirmed": [False, True]}
+    assert_no_secret(device.key, body["token"])
