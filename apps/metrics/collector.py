@@ -37,10 +37,6 @@ INTERVAL_LOOKAHEAD = 8
 
 RUN_KINDS = ("backup", "restore", "verification", "drill")
 
-# A finished verification, in words: every copy intact, a copy missing/corrupt/unreachable,
-# or the run itself failed.
-VERIFICATION_RESULTS = ("ok", "problem", "failed")
-
 # A backup flagged for its size that nobody accepted: not a good backup (see apps.backups.anomaly).
 UNACCEPTED_ANOMALY = ~Q(anomaly="") & Q(anomaly_accepted=False)
 
