@@ -27,14 +27,16 @@ def _human(n: float) -> str:
 
 def size_anomaly(backup: Backup, size: int) -> str:
     """A sentence when `size` is below half or above three times the recent median; "" otherwise."""
-    sizes = list(
-        Backup.objects.filter(
+    sizes = [
+        size
+        for size in Backup.objects.filter(
             database_id=backup.database_id, status=Backup.Status.COMPLETED, size_bytes__isnull=False
         )
         .exclude(pk=backup.pk)
         .order_by("-created_at", "-id")
         .values_list("size_bytes", flat=True)[:WINDOW]
-    )
+        if size is not None
+    ]
     if len(sizes) < MIN_HISTORY:
         return ""
     middle = median(sizes)

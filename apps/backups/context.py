@@ -7,6 +7,7 @@ neither imports the other's views.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -35,12 +36,14 @@ def copy_indicator(copy: BackupCopy) -> dict:
     return {"css": "running", "mark": "…", "label": "writing"}
 
 
-def decorate(backup: Backup) -> Backup:
-    backup.copy_list = list(backup.copies.all())
-    for copy in backup.copy_list:
+def decorate(backup: Backup) -> Any:
+    """The backup with `copy_list` (each copy with its `indicator`) and `downloadable`, for templates."""
+    row: Any = backup
+    row.copy_list = list(backup.copies.all())
+    for copy in row.copy_list:
         copy.indicator = copy_indicator(copy)
-    backup.downloadable = any(c.status == BackupCopy.Status.COMPLETED for c in backup.copy_list)
-    return backup
+    row.downloadable = any(c.status == BackupCopy.Status.COMPLETED for c in row.copy_list)
+    return row
 
 
 def activity_context(database: Database, flags: dict) -> dict:
@@ -78,6 +81,6 @@ def activity_context(database: Database, flags: dict) -> dict:
         .first(),
         "drills": list(Drill.objects.filter(backup__database=database).order_by("-created_at", "-id")[:5]),
         "active": active,
-        "finished_statuses": [s.value for s in Backup.TERMINAL],
+        "finished_statuses": sorted(str(s) for s in Backup.TERMINAL),
         **{k: flags[k] for k in ("role", "can_operate", "can_manage") if k in flags},
     }

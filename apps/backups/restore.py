@@ -18,9 +18,17 @@ from apps.backups import encryption, lifecycle
 from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.runner import clean_error, timeout_for
 from apps.backups.services import RESTORABLE, restore_identities
-from apps.backups.streams import CheckedReader, Deadline, HashingReader, Prefetcher, Stop, Workdir
-from apps.backups.verification import check_copy
-from apps.destinations.storage import StorageError, storage_for_copy
+from apps.backups.streams import (
+    CheckedReader,
+    Deadline,
+    HashingReader,
+    Prefetcher,
+    Stop,
+    VerifiedTail,
+    Workdir,
+)
+from apps.backups.verification import CopyCheck, check_copy
+from apps.destinations.storage import StorageError, StorageMissing, storage_for_copy
 from apps.engines import get_engine
 from apps.engines.base import EngineError
 
@@ -86,33 +94,69 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         return
     timeout = timeout_for(target)
     deadline = Deadline(timeout, cancel)
-
-    try:
-        copy, problem = _pick_copy(restore, backup, deadline.check)
-    except Stop as exc:
-        copy, problem = None, str(exc)
-    if copy is None:
-        _finish_restore(restore, Restore.Status.FAILED, clean_error(problem, secrets))
-        return
-    if restore.source_copy_id != copy.pk:
-        restore.source_copy = copy
-        restore.save(update_fields=["source_copy"])
-
     engine = get_engine(target.engine)
+    # Atomic engines are verified while the copy streams in (one pass, the end held back until
+    # the checksum matched); the others are verified in a first pass before the target is touched.
+    one_pass = bool(getattr(engine, "atomic_restore", False))
+
+    if not one_pass:
+        try:
+            copy, problem = _pick_copy(restore, backup, deadline.check)
+        except Stop as exc:
+            copy, problem = None, str(exc)
+        candidates = [copy] if copy is not None else []
+    else:
+        candidates, problem = _present_copies(restore, backup)
+    problems = [problem] if problem and not candidates else []
+    for copy in candidates:
+        if restore.source_copy_id != copy.pk:
+            restore.source_copy = copy
+            restore.save(update_fields=["source_copy"])
+        error, copy_at_fault = _restore_from(
+            restore, copy, engine, conn, identities, deadline, cancel, on_progress, one_pass
+        )
+        if not error:
+            _finish_restore(restore, Restore.Status.COMPLETED, "")
+            return
+        problems.append(error)
+        # The target was left as it was and the fault is this copy's: another copy may do.
+        if not (one_pass and copy_at_fault):
+            break
+    _finish_restore(restore, Restore.Status.FAILED, clean_error("; ".join(problems), secrets))
+
+
+class _CopyCorrupt(Stop):
+    """The copy streamed into an atomic restore did not match its record (the tail was withheld)."""
+
+
+def _restore_from(
+    restore, copy, engine, conn, identities, deadline, cancel, on_progress, one_pass
+) -> tuple[str, bool]:
+    """Stream one copy into the target; return ("", _) or (the error, whether the copy is at fault)."""
+    backup = restore.backup
     try:
         fh = storage_for_copy(copy).open_reader(copy.location)
     except StorageError as exc:
-        _finish_restore(restore, Restore.Status.FAILED, clean_error(str(exc), secrets))
-        return
+        return str(exc), True
     source = HashingReader(fh, deadline)
     try:
         # A wrong key fails here, on the file's header, before the target is touched.
         stored = encryption.open_stored(source, backup.compression, identities)
     except (encryption.AgeError, Stop, OSError) as exc:
         source.close()
-        _finish_restore(restore, Restore.Status.FAILED, clean_error(_read_error(copy, exc), secrets))
-        return
-    error = ""
+        return _read_error(copy, exc), isinstance(exc, OSError)
+    if one_pass:
+
+        def verify_whole_copy() -> None:
+            source.drain()
+            if source.size != backup.size_bytes or source.digest.hexdigest() != backup.checksum_sha256:
+                raise _CopyCorrupt(
+                    f"The copy at {copy.location} is corrupt (its size or sha256 differs from the record); "
+                    "the restore was stopped before its end, so the target was not changed"
+                )
+
+        stored = VerifiedTail(stored, verify_whole_copy)  # type: ignore[assignment]  # a readable stream
+    error, copy_at_fault = "", False
     with Workdir() as workdir, source:
         prefetch = Prefetcher(stored)
         dump = CheckedReader(
@@ -132,12 +176,14 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
             finally:
                 prefetch.close()
             source.drain()
+        except _CopyCorrupt as exc:
+            error, copy_at_fault = str(exc), True
         except Stop as exc:
             error = str(exc)
         except EngineError as exc:
             error = deadline.reason or str(exc)
         except (codecs.CompressionError, encryption.AgeError, OSError) as exc:
-            error = _read_error(copy, exc)
+            error, copy_at_fault = _read_error(copy, exc), True
 
     restore.bytes_done = source.size
     if not error and (
@@ -147,10 +193,27 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
             f"The copy at {copy.location} changed while it was being restored: sha256 differs; "
             "the target database may hold partly restored data"
         )
-    if error:
-        _finish_restore(restore, Restore.Status.FAILED, clean_error(error, secrets))
-    else:
-        _finish_restore(restore, Restore.Status.COMPLETED, "")
+    return error, copy_at_fault
+
+
+def _present_copies(restore: Restore, backup: Backup) -> tuple[list[BackupCopy], str]:
+    """The copies an atomic restore may try, in order (the chosen one only), or why there is none."""
+    if restore.source_copy_id:
+        copy = restore.source_copy
+        if copy is None or copy.backup_id != backup.pk:
+            return [], "The chosen copy does not belong to this backup"
+        result = _present(copy)
+        return ([copy], "") if result.ok else ([], result.message)
+    copies, problems = [], []
+    for copy in backup.copies.filter(status=BackupCopy.Status.COMPLETED).select_related("destination"):
+        result = _present(copy)
+        if result.ok:
+            copies.append(copy)
+        else:
+            problems.append(result.message)
+    if not copies and not problems:
+        return [], f"Backup #{backup.pk} has no saved copy"
+    return copies, "; ".join(problems)
 
 
 def _read_error(copy: BackupCopy, exc: BaseException) -> str:
@@ -164,7 +227,11 @@ def _read_error(copy: BackupCopy, exc: BaseException) -> str:
 
 
 def _pick_copy(restore: Restore, backup: Backup, check) -> tuple[BackupCopy | None, str]:
-    """Return (a copy that verifies, "") or (None, why there is none); check() may stop it."""
+    """Return (a copy that verifies, "") or (None, why there is none); check() may stop it.
+
+    For engines whose restore is not atomic: the whole copy is read and checked
+    (size + sha256) before the target is touched.
+    """
     if restore.source_copy_id:
         copy = restore.source_copy
         if copy is None or copy.backup_id != backup.pk:
@@ -200,3 +267,20 @@ def _finish_restore(restore: Restore, status: str, error: str) -> None:
         )
     else:
         restore.refresh_from_db()
+
+
+def _present(copy: BackupCopy) -> CopyCheck:
+    """Is the copy's file there with the recorded size? (No read: the restore verifies as it streams.)"""
+    where = copy.location or copy.destination_name
+    try:
+        size = storage_for_copy(copy).size(copy.location)
+    except StorageMissing:
+        return CopyCheck(BackupCopy.Check.MISSING, f"File {where} is missing")
+    except StorageError as exc:
+        return CopyCheck(BackupCopy.Check.UNREACHABLE, str(exc))
+    if copy.backup.size_bytes is not None and size != copy.backup.size_bytes:
+        return CopyCheck(
+            BackupCopy.Check.CORRUPT,
+            f"Copy at {where} is corrupt: size {size} differs from the recorded {copy.backup.size_bytes}",
+        )
+    return CopyCheck(BackupCopy.Check.OK, "Present with the recorded size")

@@ -115,7 +115,7 @@ def events_for_finished_backup(backup) -> list[str]:
         return [Event.PARTIAL]
     if backup.status != Backup.Status.COMPLETED:
         return []
-    events = [Event.ANOMALY] if backup.anomaly and not backup.anomaly_accepted else []
+    events: list[str] = [Event.ANOMALY] if backup.anomaly and not backup.anomaly_accepted else []
     previous = (
         Backup.objects.filter(database_id=backup.database_id, status__in=Backup.TERMINAL)
         .exclude(pk=backup.pk)
