@@ -1,11 +1,18 @@
 """Settings for the test suite: the real settings with a throwaway data dir."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
-os.environ.setdefault("BM_DATA_DIR", tempfile.mkdtemp(prefix="bm-test-data-"))
+if "BM_DATA_DIR" not in os.environ:
+    # Ours: removed when this process ends (bin/test also removes its whole temp folder).
+    os.environ["BM_DATA_DIR"] = tempfile.mkdtemp(prefix="bm-test-data-")
+    atexit.register(shutil.rmtree, os.environ["BM_DATA_DIR"], ignore_errors=True)
+# Keys missing from the environment are generated into BM_DATA_DIR, as bin/run does.
+os.environ.setdefault("BM_GENERATE_KEYS", "true")
 os.environ.setdefault("BM_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("BM_SECURE_COOKIES", "false")
 os.environ.setdefault("BM_HSTS_SECONDS", "0")

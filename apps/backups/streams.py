@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 READ_CHUNK = 1 << 20
 PROGRESS_INTERVAL = 1.0
@@ -241,3 +242,45 @@ class Prefetcher:
             except queue.Empty:
                 pass
         self._thread.join()
+
+
+class VerifiedTail:
+    """A readable stream that withholds its last `hold` bytes until `verify()` passed at its end.
+
+    For restores that are atomic (one transaction, a file swapped in at the
+    end): the tool never sees the end of its input — so never commits — before
+    the stored copy was hashed to its last byte and matched. `verify()` raises
+    (e.g. Stop) to refuse; the tool is then killed with its input unfinished.
+    Memory: `hold` bytes plus one read.
+    """
+
+    def __init__(self, inner: Any, verify: Callable[[], None], hold: int = 1 << 16) -> None:
+        self._inner = inner
+        self._verify = verify
+        self._hold = hold
+        self._buffer = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = READ_CHUNK
+        while not self._eof and len(self._buffer) < self._hold + size:
+            data = self._inner.read(max(size, READ_CHUNK))
+            if not data:
+                self._verify()  # raises when the copy does not match: the tail is never released
+                self._eof = True
+                break
+            self._buffer += data
+        available = len(self._buffer) if self._eof else max(0, len(self._buffer) - self._hold)
+        take = min(size, available)
+        out = bytes(self._buffer[:take])
+        del self._buffer[:take]
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

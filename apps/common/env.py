@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import overload
 
@@ -72,13 +73,42 @@ def env_secret(name: str) -> str | None:
         raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
 
 
-def read_or_create_secret_file(path: Path, generate) -> str:
-    """Return the secret stored in path, creating it (mode 0600) on first use."""
+def private_dir(path: Path) -> Path:
+    """Create path (and parents) as a 0700 folder; tighten it to 0700 when it is ours and wider."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create path as an empty 0600 file when missing; tighten it to 0600 when it is ours and wider."""
     try:
-        return path.read_text().strip()
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            path.chmod(0o600)
+    return path
+
+
+def read_secret_file(path: Path) -> str | None:
+    """Return the secret stored in path, or None when there is no such file (or it is empty)."""
+    try:
+        return path.read_text().strip() or None
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+        return None
+    except OSError as exc:
+        raise ImproperlyConfigured(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_or_create_secret_file(path: Path, generate: Callable[[], str]) -> str:
+    """Return the secret stored in path, creating it (mode 0600, folder 0700) on first use."""
+    existing = read_secret_file(path)
+    if existing:
+        return existing
+    private_dir(path.parent)
     value = generate()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

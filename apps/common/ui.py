@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Membership
 from apps.accounts.roles import Role, role_in
+from apps.groups.models import Group
 
 # Keyed by the role's value: role_in() and the views pass plain strings.
 RANK: dict[str, int] = {role.value: rank for role, rank in Membership.RANK.items()}
@@ -33,7 +34,10 @@ def require_role(user, group_id: int, needed: str) -> dict:
     """Return role_flags, or raise PermissionDenied when the role is below `needed`."""
     flags = role_flags(user, group_id)
     if not flags["role"] or RANK[flags["role"]] < RANK[needed]:
-        raise PermissionDenied(f"This needs the {Role(needed).label.lower()} role in the group.")
+        # Members may know their group's name; others are told no more than before.
+        name = flags["role"] and Group.objects.filter(pk=group_id).values_list("name", flat=True).first()
+        where = f"group {name!r}" if name else "the group"
+        raise PermissionDenied(f"This needs the {Role(needed).label.lower()} role in {where}.")
     return flags
 
 

@@ -75,6 +75,10 @@ class Engine(ABC):
     # Fewer raw bytes than this cannot be a dump of any database: such a run fails, never
     # "completes" as a tiny file that would crowd good backups out of retention.
     empty_dump_floor: ClassVar[int] = 1
+    # True when a restore either applies the whole dump or leaves the target as it was (one
+    # transaction, or a file swapped in at the end): the runner then verifies the copy while it
+    # streams it, holding back its end until the checksum matched, in one pass.
+    atomic_restore: ClassVar[bool] = False
 
     @abstractmethod
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:

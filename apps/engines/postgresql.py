@@ -32,6 +32,8 @@ class PostgresEngine(Engine):
     extension = "dump"
     # A custom-format archive of an empty database is about 1 KiB (header and TOC).
     empty_dump_floor = 100
+    # pg_restore --single-transaction: killed before its input ends, it commits nothing.
+    atomic_restore = True
     # Where Debian/Ubuntu keep versioned client tools when they are not on PATH.
     fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
 
@@ -51,6 +53,7 @@ class PostgresEngine(Engine):
             "--clean",
             "--if-exists",
             "--no-owner",
+            "--single-transaction",
             "--exit-on-error",
             "--no-password",
             "-d",

@@ -6,7 +6,11 @@
 BM_PG_BINDIR=/usr/lib/postgresql/15/bin
 BM_SECANTUS_VERSION=0.7.0b3
 BM_MOTO_VERSION=5.2.5
-BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium zstd age openssh-server)
+# Installed with --no-install-recommends (fonts-liberation: readable text in the browser
+# tests' screenshots; nginx: `nginx -t` of deploy/nginx.conf). No service is left enabled or
+# running: see bm_apt_install.
+BM_APT_PACKAGES=(mariadb-server mariadb-client libmariadb-dev pkg-config chromium fonts-liberation zstd age
+    openssh-server nginx)
 
 bm_log() { printf '[bin/test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bm_die() { bm_log "ERROR: $*"; exit 1; }
@@ -50,6 +54,7 @@ bm_ensure_system_packages() {
     { bm_have age && bm_have age-keygen; } || missing+=(age)
     [[ -x /usr/sbin/sshd ]] || missing+=(sshd)
     bm_have mysql_config || bm_have mariadb_config || missing+=(libmariadb-dev)
+    bm_have nginx || missing+=(nginx)
     ((${#missing[@]})) && packages+=("${BM_APT_PACKAGES[@]}")
     if [[ ! -x $BM_PG_BINDIR/initdb ]]; then
         missing+=(initdb)
@@ -59,7 +64,39 @@ bm_ensure_system_packages() {
     [[ $(id -u) == 0 ]] || bm_die "missing ${missing[*]}; run as root or: apt-get install ${packages[*]}"
     bm_log "missing ${missing[*]}: installing ${packages[*]}"
     bm_apt_get update
-    bm_apt_get install -y "${packages[@]}"
+    bm_apt_install "${packages[@]}"
+}
+
+# The system services these packages bring (the tests start private servers of their own).
+BM_APT_SERVICES=(mariadb.service nginx.service ssh.service postgresql.service)
+
+# apt-get install --no-install-recommends, leaving the machine's services as they were: while
+# it runs, a policy-rc.d forbids starting services (unless the machine has its own), and on a
+# systemd host the units the packages enabled are disabled and stopped again.
+bm_apt_install() {
+    local policy=/usr/sbin/policy-rc.d ours=0 unit rc=0 was_enabled=()
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# bin/test: no service starts during its apt-get install\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        ours=1
+    fi
+    if [[ -d /run/systemd/system ]]; then
+        for unit in "${BM_APT_SERVICES[@]}"; do
+            systemctl is-enabled --quiet "$unit" 2>/dev/null && was_enabled+=("$unit")
+        done
+    fi
+    bm_apt_get install -y --no-install-recommends "$@" || rc=$?
+    ((ours)) && rm -f "$policy"
+    if [[ -d /run/systemd/system ]]; then
+        for unit in "${BM_APT_SERVICES[@]}"; do
+            [[ " ${was_enabled[*]} " == *" $unit "* ]] && continue
+            if systemctl is-enabled --quiet "$unit" 2>/dev/null || systemctl is-active --quiet "$unit" 2>/dev/null; then
+                bm_log "disabling $unit, enabled by its package"
+                systemctl disable --now "$unit" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
+    return "$rc"
 }
 
 # pip install quietly; show the whole log only when it fails.
@@ -135,9 +172,14 @@ BM_SECANTUS_PID=
 # Everything lives in one temp dir: $BM_TMP/pg (postgres) and
 # $BM_TMP/mysql (mysql); the top is world-traversable so both users reach
 # their own subdirectory.
+# The tests' own temp files (data folders with their generated keys, the worker's
+# bm-run-* snapshots, pytest's folders, sites' logs) go there too, through TMPDIR (so it is
+# sticky and world-writable like /tmp: mariadbd writes its temp files there as mysql):
+# bm_stop_servers removes it all on any exit (Ctrl-C included).
 bm_make_tmp() {
     BM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bm-test.XXXXXX")
-    chmod 755 "$BM_TMP"
+    chmod 1777 "$BM_TMP"
+    export TMPDIR=$BM_TMP
 }
 
 bm_stop_servers() {

@@ -135,7 +135,7 @@ def test_a_postgresql_drill_passes_with_exact_counts_against_estimates(
         cur.execute("ANALYZE t")
     conn.close()
     source = pg_db(make_database, pg_server, source_name)
-    target = pg_db(make_database, pg_server, target_name, name="pg scratch")
+    target = pg_db(make_database, pg_server, target_name)
     make_destination(source)
     backup = runner.run_backup(make_backup(source))
     assert backup.status == "completed", backup.error

@@ -293,8 +293,50 @@ def test_a_corrupt_copy_is_never_restored(completed_backup, target):
 
     assert restore.status == Restore.Status.FAILED
     first, second = completed_backup.copies.order_by("id")
+    # One pass per copy (the restore is atomic): each was tried, each refused, the target untouched.
     assert restore.error == (
-        f"Copy at {first.location} is corrupt: sha256 differs; Copy at {second.location} is corrupt: sha256 differs"
+        f"The copy at {first.location} cannot be decompressed: zstd data is corrupt or truncated: "
+        f"zstd decompress error: Data corruption detected; The copy at {second.location} cannot be "
+        "decompressed: zstd data is corrupt or truncated: zstd decompress error: Data corruption detected"
+    )
+    assert table_digest(target.database_name) == before
+
+
+def test_a_copy_whose_checksum_differs_is_refused_before_the_target_changes_and_the_next_is_used(
+    sqlite_database, make_destination, make_backup, target
+):
+    sqlite_database.compression = "none"  # no codec to notice: only the whole-copy sha256 can
+    sqlite_database.save()
+    make_destination(sqlite_database, name="first")
+    make_destination(sqlite_database, name="second")
+    backup = runner.run_backup(make_backup(sqlite_database))
+    first, second = backup.copies.order_by("id")
+    flip_byte(first.location, offset=-100)  # same size, a valid-looking file
+
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
+
+    assert restore.status == Restore.Status.COMPLETED, restore.error
+    assert restore.source_copy_id == second.pk
+    assert table_digest(target.database_name) == table_digest(sqlite_database.database_name)
+
+
+def test_a_chosen_copy_whose_checksum_differs_leaves_the_target_as_it_was(
+    sqlite_database, make_destination, make_backup, target
+):
+    sqlite_database.compression = "none"
+    sqlite_database.save()
+    make_destination(sqlite_database, name="only")
+    backup = runner.run_backup(make_backup(sqlite_database))
+    copy = backup.copies.get()
+    flip_byte(copy.location, offset=-100)
+    before = table_digest(target.database_name)
+
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target, source_copy=copy))
+
+    assert restore.status == Restore.Status.FAILED
+    assert restore.error == (
+        f"The copy at {copy.location} is corrupt (its size or sha256 differs from the record); "
+        "the restore was stopped before its end, so the target was not changed"
     )
     assert table_digest(target.database_name) == before
 
@@ -308,7 +350,8 @@ def test_a_chosen_corrupt_copy_is_refused_even_when_another_is_good(completed_ba
     )
 
     assert restore.status == Restore.Status.FAILED
-    assert restore.error == f"Copy at {first.location} is corrupt: sha256 differs"
+    assert restore.error.startswith(f"The copy at {first.location} cannot be decompressed")
+    assert restore.source_copy_id == first.pk  # a chosen copy is not swapped for another
 
 
 def test_a_truncated_copy_is_refused_with_its_size(completed_backup, target):
@@ -639,3 +682,33 @@ def test_a_cancelled_backup_leaves_no_file(sqlite_database, make_destination, ma
     assert backup.status == Backup.Status.FAILED
     assert backup.error == "Backup cancelled"
     assert files_in(Path(dest.path)) == []
+
+
+@pytest.mark.servers
+def test_a_postgresql_restore_of_a_corrupt_copy_rolls_back_and_leaves_the_target_as_it_was(
+    pg_server, pg_database, make_database, make_destination, make_backup
+):
+    source_name, target_name = pg_database("bm_src"), pg_database("bm_dst")
+    for name, rows in ((source_name, 3000), (target_name, 7)):
+        conn = pg_database.connect(name)
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id int primary key, v text)")
+            cur.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, %s) g", [rows])
+        conn.close()
+    source = pg_db(make_database, pg_server, source_name, compression="none")
+    target = pg_db(make_database, pg_server, target_name)
+    make_destination(source)
+    backup = runner.run_backup(make_backup(source))
+    assert backup.status == "completed", backup.error
+    copy = backup.copies.get()
+    flip_byte(copy.location, offset=-3)  # the last block: pg_restore has applied almost everything
+
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
+
+    assert restore.status == Restore.Status.FAILED
+    assert "is corrupt" in restore.error and "the target was not changed" in restore.error
+    conn = pg_database.connect(target_name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (7,)  # one transaction, rolled back: the old data is all there
+    conn.close()

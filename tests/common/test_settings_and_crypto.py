@@ -74,7 +74,7 @@ def test_secret_key_file_is_read(tmp_path):
     key_file.write_text("from-a-file-0123456789\n")
     result = run_django(
         "from django.conf import settings; print(settings.SECRET_KEY)",
-        {"SECRET_KEY_FILE": str(key_file)},
+        {"SECRET_KEY_FILE": str(key_file), "BM_ENCRYPTION_KEYS": Fernet.generate_key().decode()},
         tmp_path,
     )
     assert result.stdout.strip() == "from-a-file-0123456789"

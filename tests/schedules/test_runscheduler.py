@@ -435,7 +435,9 @@ def test_bin_run_starts_the_web_server_and_the_worker_and_a_signal_stops_both(tm
         children = subprocess.run(
             ["pgrep", "-s", str(proc.pid)], capture_output=True, text=True
         ).stdout.split()
-        assert len(children) >= 3  # bin/run, runserver (+ its reloader child), runscheduler
+        assert len(children) >= 4  # bin/run, gunicorn's master and its workers, runscheduler
+        commands = subprocess.run(["ps", "-o", "args=", "-s", str(proc.pid)], capture_output=True, text=True)
+        assert "gunicorn" in commands.stdout and "runserver" not in commands.stdout
         proc.send_signal(sig)
         assert proc.wait(30) == 128 + sig
         wait_until(

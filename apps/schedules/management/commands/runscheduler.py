@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.schedules.worker import Scheduler, hard_exit_if_stuck
 
+logger = logging.getLogger("apps.schedules.worker")
+
 
 class Command(BaseCommand):
     help = (
@@ -40,14 +42,13 @@ class Command(BaseCommand):
             raise CommandError("--concurrency must be between 1 and 64")
         if grace is not None and grace < 0:
             raise CommandError("--grace must be 0 or more")
-        verbosity = int(options.get("verbosity", 1))
-        logger = logging.getLogger("apps.schedules.worker")
+        # The worker's lines go through logging only (BM_LOG_FORMAT, BM_LOG_LEVEL), once each:
+        # they used to be written to stdout as well, so every line appeared twice.
+        if int(options.get("verbosity", 1)) == 0:
+            logger.setLevel(logging.WARNING)
 
         def say(message: str) -> None:
-            if verbosity >= 1:
-                self.stdout.write(message)
-                self.stdout.flush()
-            logger.debug("%s", message)
+            logger.info("%s", message, extra={"event": "worker"})
 
         scheduler = Scheduler(concurrency=concurrency, grace_seconds=grace, worker_id=worker_id, log_fn=say)
         scheduler.install_signal_handlers()
@@ -56,6 +57,8 @@ class Command(BaseCommand):
         else:
             scheduler.run_forever()
         say(f"worker {scheduler.worker_id} stopped")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
         hard_exit_if_stuck(scheduler, 0)
