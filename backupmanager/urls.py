@@ -55,3 +55,9 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("", include("apps.backups.urls")),
 ]
+
+# The site's error pages (apps.common.errors): its layout, the reason in words, JSON under /api/.
+handler400 = "apps.common.errors.bad_request"
+handler403 = "apps.common.errors.permission_denied"
+handler404 = "apps.common.errors.page_not_found"
+handler500 = "apps.common.errors.server_error"

@@ -24,6 +24,7 @@ def role_in(user, group_id: int) -> str | None:
     """
     if not user or not user.is_authenticated:
         return None
+    role: str | None
     if user.is_superuser:
         role = Role.OWNER
     else:
