@@ -45,6 +45,7 @@ class Site:
     data_dir: Path
     env: dict
     procs: list = field(default_factory=list)
+    sqlite_root: Path | None = None
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.log_path.name}\n{p.log_path.read_text()[-4000:]}" for p in self.procs)
@@ -85,12 +86,15 @@ def site(tmp_path_factory):
             "BM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "BM_DATA_DIR": str(data_dir),
             "BM_ALLOWED_ROOTS": str(root),
+            "BM_SQLITE_ROOTS": str(base / "sqlite"),
             "BM_ALLOW_REGISTRATION": "true",
             "BM_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
     )
-    site = Site(url=f"http://127.0.0.1:{port}", root=root, data_dir=data_dir, env=env)
+    site = Site(
+        url=f"http://127.0.0.1:{port}", root=root, data_dir=data_dir, env=env, sqlite_root=base / "sqlite"
+    )
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=REPO,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,28 @@ def register(page, site, username: str) -> None:
     expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
 
 
-def create_group(page, name: str) -> None:
+def create_group(page, name: str, site=None) -> GroupFolders | None:
+    """Create a group from the pages; with `site`, return its own folders (made here, 0750)."""
     page.get_by_role("link", name="Groups").click()
     page.get_by_role("link", name="New group").click()
     page.fill("#id_name", name)
     page.get_by_role("button", name="Create group").click()
     expect(page.locator(".messages")).to_contain_text(f"Group “{name}” created")
+    if site is None:
+        return None
+    group_id = int(re.search(r"/groups/(\d+)/", page.url).group(1))
+    folders = GroupFolders(site.sqlite_root / f"group-{group_id}", site.root / f"group-{group_id}")
+    for folder in (folders.sqlite, folders.backups):
+        folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+    return folders
+
+
+@dataclass
+class GroupFolders:
+    """A group's own folders on the site (apps.groups.locations: <root>/group-<id>)."""
+
+    sqlite: Path
+    backups: Path
 
 
 def add_sqlite_database(page, name: str, path: Path) -> str:
@@ -97,17 +114,16 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     site, new_page, tmp_path, screenshots
 ):
     page = new_page()
-    (site.root / "disk-a").mkdir()
-    (site.root / "disk-b").mkdir()
-    shop = make_shop(tmp_path / "shop.sqlite3")
-
     register(page, site, "newbie")
-    create_group(page, "Shop team")
+    folders = create_group(page, "Shop team", site)
+    (folders.backups / "disk-a").mkdir()
+    (folders.backups / "disk-b").mkdir()
+    shop = make_shop(folders.sqlite / "shop.sqlite3")
 
     # A failing connection test is shown inline, and testing saves nothing.
     page.get_by_role("link", name="Add database").first.click()
     page.select_option("#id_engine", "sqlite")
-    page.fill("#id_database_name", str(tmp_path / "missing.sqlite3"))
+    page.fill("#id_database_name", str(folders.sqlite / "missing.sqlite3"))
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#connection-result")).to_contain_text("Connection failed.")
     page.goto(site.url + "/databases/")
@@ -117,7 +133,7 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     db_url = add_sqlite_database(page, "shop", shop)
 
     for name in ("disk-a", "disk-b"):
-        add_destination(page, site.root, name)
+        add_destination(page, folders.backups, name)
 
     # An every-minute schedule with its live preview; then paused, so only our run happens.
     page.get_by_role("link", name="Add schedule").click()
@@ -139,7 +155,7 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     expect(row.locator("[data-copy=saved]")).to_have_count(2)
     expect(row.locator("[data-status-badge]")).to_have_text("Completed")
-    files = {name: list((site.root / name).iterdir()) for name in ("disk-a", "disk-b")}
+    files = {name: list((folders.backups / name).iterdir()) for name in ("disk-a", "disk-b")}
     assert all(len(found) == 1 and found[0].is_file() for found in files.values()), files
     copies = {name: found[0] for name, found in files.items()}
     assert copies["disk-a"].read_bytes() == copies["disk-b"].read_bytes()
@@ -192,18 +208,18 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     page.get_by_role("button", name="Delete record and files").click()
     expect(page.locator(".messages")).to_contain_text(f"Backup #{backup_id} and its files deleted")
     expect(page.locator(f"#backup-{backup_id}")).to_have_count(0)
-    assert list((site.root / "disk-a").iterdir()) == []
-    assert list((site.root / "disk-b").iterdir()) == []
+    assert list((folders.backups / "disk-a").iterdir()) == []
+    assert list((folders.backups / "disk-b").iterdir()) == []
     assert page.js_errors == []
 
 
 def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_page, tmp_path, screenshots):
     owner = new_page()
     register(owner, site, "olive")
-    create_group(owner, "Ops")
-    (site.root / "ledger").mkdir()
-    db_url = add_sqlite_database(owner, "ledger", make_shop(tmp_path / "ledger.sqlite3"))
-    add_destination(owner, site.root, "ledger")
+    folders = create_group(owner, "Ops", site)
+    (folders.backups / "ledger").mkdir()
+    db_url = add_sqlite_database(owner, "ledger", make_shop(folders.sqlite / "ledger.sqlite3"))
+    add_destination(owner, folders.backups, "ledger")
     backup_id = run_now(owner)
 
     viewer = new_page()
@@ -344,13 +360,13 @@ def test_a_postgresql_database_is_backed_up_and_restored_into_another_through_th
     site, new_page, pg_server, pg_role
 ):
     page = new_page()
-    (site.root / "pg-disk").mkdir()
     register(page, site, "paula")
-    create_group(page, "Postgres team")
+    folders = create_group(page, "Postgres team", site)
+    (folders.backups / "pg-disk").mkdir()
     group_url = page.url
 
     source_url = add_postgres_database(page, pg_server, pg_role, "shop-pg", pg_role["source"])
-    add_destination(page, site.root, "pg-disk")
+    add_destination(page, folders.backups, "pg-disk")
 
     # The saved connection works from the database page too.
     page.get_by_role("button", name="Test connection").click()
@@ -363,7 +379,7 @@ def test_a_postgresql_database_is_backed_up_and_restored_into_another_through_th
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     expect(row.locator("[data-copy=saved]")).to_have_count(1)
     expect(row.locator("[data-copy=saved]")).to_contain_text("✓")
-    saved = list((site.root / "pg-disk").iterdir())
+    saved = list((folders.backups / "pg-disk").iterdir())
     assert len(saved) == 1 and saved[0].name.endswith(".dump.zst"), saved
 
     # A second registered PostgreSQL database is the restore target.

@@ -40,8 +40,8 @@ def test_an_owner_adds_s3_and_sftp_destinations_and_a_backup_reaches_both(
     remote = ssh_server.remote / "browser-walk"
     page = new_page()
     register(page, site, "offsite")
-    create_group(page, "Offsite team")
-    add_sqlite_database(page, "shop", make_shop(tmp_path / "shop.sqlite3"))
+    folders = create_group(page, "Offsite team", site)
+    add_sqlite_database(page, "shop", make_shop(folders.sqlite / "shop.sqlite3"))
     database_url = page.url
 
     # S3: only the S3 fields show once the kind is chosen.

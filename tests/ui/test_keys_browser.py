@@ -18,7 +18,7 @@ def test_an_owner_generates_a_key_stores_it_and_chooses_it_for_a_database(
 ):
     page = new_page()
     register(page, site, "keeper")
-    create_group(page, "Vault team")
+    folders = create_group(page, "Vault team", site)
     group_url = page.url
 
     # Generate: the secret key is on the page the POST returns, with the "store this now" warning.
@@ -59,7 +59,7 @@ def test_an_owner_generates_a_key_stores_it_and_chooses_it_for_a_database(
 
     # A database chooses the key; the key then cannot be deleted.
     page.goto(group_url)
-    db_url = add_sqlite_database(page, "vault", make_shop(tmp_path / "vault.sqlite3"))
+    db_url = add_sqlite_database(page, "vault", make_shop(folders.sqlite / "vault.sqlite3"))
     page.goto(db_url.rstrip("/") + "/edit/")
     page.select_option("#id_encryption_key", label=f"offsite (Vault team) · {recipient[:16]}…")
     page.get_by_role("button", name="Save database").click()

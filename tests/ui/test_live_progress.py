@@ -49,11 +49,10 @@ def elapsed_seconds(progress) -> int:
 
 def test_a_running_backup_shows_its_elapsed_time_growing_and_completes_by_itself(site, new_page, tmp_path):
     page = new_page()
-    (site.root / "slow-disk").mkdir()
-    source = make_shop(tmp_path / "slow.sqlite3")
-
     register(page, site, "petra")
-    create_group(page, "Slow team")
+    folders = create_group(page, "Slow team", site)
+    (folders.backups / "slow-disk").mkdir()
+    source = make_shop(folders.sqlite / "slow.sqlite3")
     page.get_by_role("link", name="Add database").first.click()
     page.select_option("#id_engine", "sqlite")
     page.fill("#id_name", "slow")
@@ -64,7 +63,7 @@ def test_a_running_backup_shows_its_elapsed_time_growing_and_completes_by_itself
     expect(page.locator("#connection-result")).to_contain_text("Connection works.")
     page.get_by_role("button", name="Add database").click()
     expect(page.locator(".messages")).to_contain_text("Database “slow” added.")
-    add_destination(page, site.root, "slow-disk")
+    add_destination(page, folders.backups, "slow-disk")
 
     lock = SqliteLock(source)
     try:
@@ -84,7 +83,9 @@ def test_a_running_backup_shows_its_elapsed_time_growing_and_completes_by_itself
         assert page.evaluate(f"document.getElementById('backup-{backup_id}').__seen !== true"), "no poll"
         expect(row).to_have_attribute("data-status", "in_progress")
         expect(row.locator("[data-copy=running]")).to_have_count(1)
-        assert list((site.root / "slow-disk").iterdir()) == [], "a file appeared while the dump was blocked"
+        assert list((folders.backups / "slow-disk").iterdir()) == [], (
+            "a file appeared while the dump was blocked"
+        )
     finally:
         lock.release()
 
@@ -100,6 +101,6 @@ def test_a_running_backup_shows_its_elapsed_time_growing_and_completes_by_itself
     expect(saved).to_contain_text("slow-disk")
     # Finished: the page stops polling.
     expect(page.locator("#activity")).not_to_have_attribute("data-active", "true")
-    files = list((site.root / "slow-disk").iterdir())
+    files = list((folders.backups / "slow-disk").iterdir())
     assert len(files) == 1 and files[0].stat().st_size > 0, files
     assert page.js_errors == []
