@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -17,29 +18,40 @@ from apps.common.env import (
     env_list,
     env_secret,
     env_str,
+    private_dir,
+    private_file,
     read_or_create_secret_file,
+    read_secret_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DATA_DIR = Path(env_str("BM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve()
+# The app's own files (SQLite metadata, generated keys, static files): a 0700 folder.
+DATA_DIR = private_dir(Path(env_str("BM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve())
 
 DEBUG = env_bool("DEBUG", False)
+# bin/run and bin/manage set this: keys missing from the environment are generated once into
+# BM_DATA_DIR (0600). Otherwise, with DEBUG off, they must exist (given, or generated earlier).
+_GENERATE_KEYS = DEBUG or env_bool("BM_GENERATE_KEYS", False)
 
-SECRET_KEY = env_secret("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
+
+def _key(variable: str, file: Path, generate) -> str:
+    value = env_secret(variable) or read_secret_file(file)
+    if value:
+        return value
+    if not _GENERATE_KEYS:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off; "
-            "with DEBUG=true a key is generated into BM_DATA_DIR/secret_key."
+            f"{variable} is not set. Set {variable} (or {variable}_FILE) when DEBUG is off, or start "
+            f"once with bin/run or bin/manage, which generate it into {file}."
         )
-    SECRET_KEY = read_or_create_secret_file(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+    return read_or_create_secret_file(file, generate)
 
-_keys = env_secret("BM_ENCRYPTION_KEYS")
-if _keys:
-    BM_ENCRYPTION_KEYS = [k.strip() for k in _keys.split(",") if k.strip()]
-else:
-    BM_ENCRYPTION_KEYS = [read_or_create_secret_file(DATA_DIR / "encryption.key", generate_key)]
+
+SECRET_KEY = _key("SECRET_KEY", DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+BM_ENCRYPTION_KEYS = [
+    k.strip() for k in _key("BM_ENCRYPTION_KEYS", DATA_DIR / "encryption.key", generate_key).split(",")
+]
+BM_ENCRYPTION_KEYS = [k for k in BM_ENCRYPTION_KEYS if k]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -70,6 +82,12 @@ BM_LOGIN_LOCK_MINUTES = env_int("BM_LOGIN_LOCK_MINUTES", 15, minimum=1)
 BM_REQUIRE_2FA = env_bool("BM_REQUIRE_2FA", False)
 BM_WORKER_CONCURRENCY = env_int("BM_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 BM_CONNECTION_TIMEOUT = env_int("BM_CONNECTION_TIMEOUT", 5, minimum=1, maximum=300)
+# Connection tests per user (owners only): "<n>/<second|minute|hour|day>", e.g. "20/min".
+BM_CONNECTION_TEST_RATE = env_str("BM_CONNECTION_TEST_RATE", "20/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", BM_CONNECTION_TEST_RATE):
+    raise ImproperlyConfigured(
+        f"BM_CONNECTION_TEST_RATE: {BM_CONNECTION_TEST_RATE!r} is not like 20/min (a count per s, min, h or day)"
+    )
 BM_BACKUP_TIMEOUT = env_int("BM_BACKUP_TIMEOUT", 6 * 3600, minimum=1)
 BM_WORKER_GRACE_SECONDS = env_int("BM_WORKER_GRACE_SECONDS", 60, minimum=0)
 BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5)
@@ -108,12 +126,14 @@ INSTALLED_APPS = [
     "apps.databases",
     "apps.destinations",
     "apps.schedules",
-    "apps.backups",
+    # Before backups: its run_finished receiver (notifications) must run before
+    # retention's, which may delete the earlier backups a "recovered" event looks at.
     "apps.notifications",
-    # /metrics reads every app above; nothing imports it.
-    "apps.metrics",
+    "apps.backups",
     # Records sign-ins, changes and runs (signals, the lifecycle's run_finished); nothing imports it.
     "apps.audit",
+    # /metrics reads every app above; nothing imports it.
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [
@@ -186,7 +206,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The metadata file (and so its -wal/-shm, which SQLite creates with its mode) is 0600.
+    _sqlite_file = Path(DATABASES["default"]["NAME"])
+    if _sqlite_file.parent == DATA_DIR:
+        private_file(_sqlite_file)
+    else:
+        _sqlite_file.parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -204,8 +229,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = private_dir(DATA_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -218,6 +242,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
+# collectstatic's hashed names never change content: browsers keep them a year (whitenoise's
+# immutable cache headers); other files (not hashed) get WHITENOISE_MAX_AGE.
+WHITENOISE_MAX_AGE = 3600
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
@@ -284,7 +311,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("BM_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REFERRER_POLICY = "same-origin"
     SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -301,12 +327,24 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+CSRF_FAILURE_VIEW = "apps.common.errors.csrf_failure"
+# Behind a reverse proxy (deploy/nginx.conf): trust its X-Forwarded-Proto and X-Forwarded-Host.
+# Only when set: without a proxy that overwrites them, clients could forge these headers.
+if env_bool("BM_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 
+BM_LOG_FORMAT = env_str("BM_LOG_FORMAT", "plain").strip().lower()
+if BM_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"BM_LOG_FORMAT must be plain or json, not {BM_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "apps.common.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": BM_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("BM_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
