@@ -67,12 +67,15 @@ def validate_timezone(name: str) -> ZoneInfo:
 
 
 _ZONES: frozenset[str] | None = None
+NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
 
 
 def _zone_names() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
+        # Not places: "Factory" is tzdata's placeholder zone ("-00") and "localtime" is whatever
+        # this host's /etc/localtime says (not a name that means the same everywhere).
+        _ZONES = (frozenset(available_timezones()) - NOT_ZONES) | {"UTC"}
     return _ZONES
 
 
