@@ -156,6 +156,11 @@ def check_stale(now: datetime | None = None) -> int:
     Sent once per stale spell and channel: not again until a newer completed
     backup exists. Only groups with a channel subscribed to `stale` are looked
     at. Return how many deliveries were queued.
+
+    A database that never had a completed backup counts from its schedule's
+    creation, so a schedule no worker ever claimed is noticed too. It needs no
+    worker: the worker's maintenance runs it, and so does watchdog.py (after
+    GET /health, or `manage.py watchdog`) while no worker is alive.
     """
 
     now = now or timezone.now()
