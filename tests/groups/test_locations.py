@@ -202,3 +202,19 @@ def test_a_folder_the_superuser_grants_to_both_groups_works_for_both(site, admin
             format="json",
         )
         assert dest.status_code == 201, dest.json()
+
+
+def test_group_folders_lists_paths_left_outside_their_groups_folders(site, capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("group_folders")
+    assert (
+        "Every SQLite database and local destination lies in its group's folders." in capsys.readouterr().out
+    )
+    Database.objects.create(group=site.b, name="old", engine="sqlite", database_name=str(site.victim_file))
+    Destination.objects.create(database=site.b_db, name="old-dest", path=str(site.a_backups))
+    with pytest.raises(CommandError, match="2 path"):
+        call_command("group_folders")
+    out = capsys.readouterr().out
+    assert "OUTSIDE database" in out and str(site.victim_file) in out and "OUTSIDE destination" in out
+    assert f"sqlite   {site.a_sqlite} (own)" in out
