@@ -39,14 +39,17 @@ def _trusted(address: str, proxies: list[str]) -> bool:
     return False
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The client's address: REMOTE_ADDR, or X-Forwarded-For when REMOTE_ADDR is a trusted proxy.
 
     Behind trusted proxies, the right-most address of X-Forwarded-For that is not itself a
     trusted proxy is the client (the left part is whatever the client chose to send).
     """
     meta = getattr(request, "META", {})
-    remote = _valid_ip(meta.get("REMOTE_ADDR", "") or "") or "unknown"
+    # None when there is no address (e.g. a request made in-process): axes stores NULL.
+    remote = _valid_ip(meta.get("REMOTE_ADDR", "") or "")
+    if remote is None:
+        return None
     proxies = list(getattr(settings, "BM_TRUSTED_PROXIES", []) or [])
     if not proxies or not _trusted(remote, proxies):
         return remote

@@ -101,7 +101,7 @@ class LoginView(APIView):
 class RefreshView(TokenRefreshView):
     """A new access token and a new refresh token; the used refresh token is blacklisted."""
 
-    authentication_classes: list = []
+    authentication_classes = ()
 
 
 class LogoutView(APIView):
