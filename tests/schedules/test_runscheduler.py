@@ -364,12 +364,14 @@ def test_sigterm_marks_a_backup_still_running_after_the_grace_period_interrupted
 
 
 def test_sigint_stops_an_idle_worker_at_once_with_exit_code_zero(sqlite_site):
-    proc = sqlite_site.start_worker()
+    proc = sqlite_site.start_worker(BM_WORKER_GRACE_SECONDS=60)
     wait_until(lambda: "started" in proc.log_path.read_text(), timeout=60, what="the worker to start")
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(15) == 0
-    assert time.monotonic() - started < 5
+    assert proc.wait(30) == 0
+    # "At once": with nothing running it does not sit out the 60 s grace period. How many seconds
+    # a loaded machine needs to tear a Python process down is not the worker's doing.
+    assert time.monotonic() - started < 20
     assert "stopped" in proc.log_path.read_text()
 
 
