@@ -25,5 +25,7 @@ from backupmanager.settings import DATA_DIR  # noqa: E402
 # The suite sets its own roots per test; this default keeps stray writes inside the temp dir.
 BM_ALLOWED_ROOTS = [str(DATA_DIR / "backups")]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Per process: each test starts with it cleared, also tests without database access.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -251,3 +251,23 @@ def test_bin_manage_runs_commands_from_any_folder_with_nothing_exported(tmp_path
     assert out.returncode == 0, out.stderr
     assert "no issues" in out.stdout
     assert stat.S_IMODE((tmp_path / "data" / "secret_key").stat().st_mode) == 0o600
+
+
+def test_the_cache_throttles_use_is_in_the_database_shared_by_every_process(tmp_path):
+    data = tmp_path / "data"
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=clean_env(
+            DJANGO_SETTINGS_MODULE="backupmanager.settings", BM_DATA_DIR=str(data), BM_GENERATE_KEYS="true"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    code = "from django.core.cache import cache; "
+    one = run_django(code + "cache.set('bm-shared', 41, 60)", data)
+    assert one.returncode == 0, one.stderr
+    other = run_django(code + "print(cache.get('bm-shared'))", data)  # another process
+    assert other.stdout.strip() == "41", other.stderr
