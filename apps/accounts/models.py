@@ -15,7 +15,7 @@ class Membership(models.Model):
         OPERATOR = "operator", "Operator"
         OWNER = "owner", "Owner"
 
-    RANK: dict[str, int] = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.OWNER: 3}
+    RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.OWNER: 3}
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="memberships")

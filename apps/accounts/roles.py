@@ -38,10 +38,10 @@ def capped(user, role: str | None) -> str | None:
     if role is None or scope is None:
         return role
     cap = ApiToken.SCOPE_ROLE.get(scope, Role.VIEWER)
-    return cap if Membership.RANK[cap] < Membership.RANK[role] else role
+    return cap if Membership.RANK[Role(cap)] < Membership.RANK[Role(role)] else role
 
 
 def has_role(user, group_id: int, needed: str) -> bool:
     """Return True if the user's role in the group is at least `needed`."""
     role = role_in(user, group_id)
-    return role is not None and Membership.RANK[role] >= Membership.RANK[needed]
+    return role is not None and Membership.RANK[Role(role)] >= Membership.RANK[Role(needed)]

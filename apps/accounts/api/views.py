@@ -33,8 +33,17 @@ from apps.accounts.services import register_user
 from apps.groups.models import Group
 
 _Detail = inline_serializer("Detail", {"detail": serializers.CharField()})
-_OtpRequired = inline_serializer(
-    "OtpRequired", {"detail": serializers.CharField(), "otp_required": serializers.BooleanField()}
+_LoginRefused = inline_serializer(
+    "LoginRefused",
+    {
+        "detail": serializers.CharField(),
+        "otp_required": serializers.BooleanField(
+            required=False, help_text="Present when the account wants a two-factor code as `otp`."
+        ),
+    },
+)
+_Joined = inline_serializer(
+    "InviteJoined", {"group": serializers.IntegerField(), "role": serializers.CharField()}
 )
 
 
@@ -59,7 +68,7 @@ class LoginView(APIView):
 
     @extend_schema(
         request=LoginWithOtpSerializer,
-        responses={200: TokenPairSerializer, 401: _OtpRequired, 429: _Detail},
+        responses={200: TokenPairSerializer, 401: _LoginRefused, 403: _Detail, 429: _Detail},
     )
     def post(self, request):
         serializer = LoginWithOtpSerializer(data=request.data)
@@ -110,7 +119,15 @@ class LogoutView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=LogoutSerializer, responses={205: None, 400: _Detail})
+    @extend_schema(
+        request=LogoutSerializer,
+        responses={
+            205: None,
+            400: OpenApiResponse(
+                description="Per-field errors: the refresh token is invalid, expired or revoked."
+            ),
+        },
+    )
     def post(self, request):
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -229,7 +246,7 @@ class InviteAcceptView(APIView):
 
     @extend_schema(
         request=InviteAcceptSerializer,
-        responses={201: OpenApiResponse(description="Joined."), 400: _Detail},
+        responses={201: _Joined, 400: _Detail, 403: _Detail},
     )
     def post(self, request):
         _refuse_api_tokens(request)
