@@ -118,3 +118,14 @@ def test_the_tokens_page_creates_shows_once_and_revokes(client, user):
     assert "nightly" in listing and "shown only once" not in listing
     assert client.post(f"/accounts/tokens/{token.pk}/revoke/").status_code == 302
     assert not ApiToken.objects.exists()
+
+
+def test_last_use_is_written_at_most_once_a_minute(api_client, user):
+    raw = make_token(api_client)["token"]
+    with_token(raw).get("/api/auth/me")
+    first = ApiToken.objects.get().last_used_at
+    with_token(raw).get("/api/auth/me")
+    assert ApiToken.objects.get().last_used_at == first
+    ApiToken.objects.update(last_used_at=first - timedelta(minutes=2))
+    with_token(raw).get("/api/auth/me")
+    assert ApiToken.objects.get().last_used_at > first

@@ -1,7 +1,9 @@
 """Failed sign-ins lock one (username, address) pair in every door: admin, API and sign-in page."""
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -90,3 +92,12 @@ def test_client_ip_takes_the_right_most_untrusted_hop_behind_trusted_proxies(set
     assert client_ip(_Request("10.0.0.2", "not-an-ip")) == "10.0.0.2"
     settings.BM_TRUSTED_PROXIES = []
     assert client_ip(_Request("10.0.0.2", "1.2.3.4")) == "10.0.0.2"
+
+
+def test_the_lock_lives_in_the_database_so_every_process_sees_it(root):
+    for i in range(5):
+        admin_login("203.0.113.5", f"guess-{i}")
+    attempt = AccessAttempt.objects.get()
+    assert (attempt.username, attempt.ip_address, attempt.failures_since_start) == ("root", "203.0.113.5", 5)
+    cache.clear()  # a per-process cache would forget; the database does not
+    assert admin_login("203.0.113.5", ADMIN_PASSWORD)[1].status_code == 429

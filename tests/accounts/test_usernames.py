@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection
 from rest_framework.test import APIClient
 
 from apps.accounts.services import register_user
@@ -64,8 +65,6 @@ def test_the_admin_refuses_a_look_alike_username(admin_client):
 
 
 def test_the_database_refuses_a_second_name_differing_only_in_case(db):
-    from django.db import IntegrityError, connection
-
     if connection.vendor not in {"sqlite", "postgresql"}:
         pytest.skip("MySQL/MariaDB compare usernames case-insensitively by collation")
     get_user_model().objects.create_user("carol", "", PASSWORD)
