@@ -116,6 +116,7 @@ class ApiTokenForm(forms.Form):
 
 
 class InviteForm(forms.Form):
+    prefix = "invite"  # the group page also has the add-member form's "role"
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.VIEWER)
     expires_in_days = forms.IntegerField(label="Expires in (days)", min_value=1, max_value=30, initial=7)
 

@@ -116,7 +116,9 @@ def test_owners_create_and_revoke_invites_on_the_group_page(client, user, group)
     client.force_login(user)
     page = client.get(f"/groups/{group.pk}/").content.decode()
     assert "Create invite link" in page
-    created = client.post(f"/accounts/groups/{group.pk}/invites/", {"role": "viewer", "expires_in_days": 3})
+    created = client.post(
+        f"/accounts/groups/{group.pk}/invites/", {"invite-role": "viewer", "invite-expires_in_days": 3}
+    )
     assert created.status_code == 200
     invite = GroupInvite.objects.get()
     assert "/accounts/invite/" in created.content.decode()
@@ -133,7 +135,7 @@ def test_viewers_do_not_see_the_invite_section(client, group, other_user):
     assert "Create invite link" not in client.get(f"/groups/{group.pk}/").content.decode()
     assert (
         client.post(
-            f"/accounts/groups/{group.pk}/invites/", {"role": "owner", "expires_in_days": 3}
+            f"/accounts/groups/{group.pk}/invites/", {"invite-role": "owner", "invite-expires_in_days": 3}
         ).status_code
         == 403
     )
