@@ -34,9 +34,9 @@ def test_the_database_change_page_never_shows_the_password_and_blank_keeps_it(ad
     assert SECRET not in page.content.decode()
     form = {
         "group": database.group_id,
-        "name": database.name,
+        "name": "renamed",
         "engine": "postgresql",
-        "host": "db.internal",
+        "host": "127.0.0.1",
         "port": 5432,
         "database_name": "app",
         "username": "",
@@ -48,7 +48,14 @@ def test_the_database_change_page_never_shows_the_password_and_blank_keeps_it(ad
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]
     database.refresh_from_db()
-    assert database.host == "db.internal" and database.password == SECRET
+    assert database.name == "renamed" and database.password == SECRET
+
+    # A new host with a blank password: the stored one is not sent to the new place.
+    response = admin_client.post(url, {**form, "host": "db.internal"})
+    assert response.status_code == 200
+    assert "enter the password again" in response.content.decode()
+    database.refresh_from_db()
+    assert database.host == "127.0.0.1" and database.password == SECRET
 
 
 def test_admin_search_and_filters_work_on_backups(admin_client, make_database):

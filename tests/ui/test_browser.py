@@ -18,6 +18,11 @@ pytestmark = pytest.mark.browser
 PASSWORD = "a-long-passphrase-for-ui"
 
 
+def backup_files(folder: Path) -> list[Path]:
+    """The backup files in a destination folder (each has a .manifest.json beside it)."""
+    return sorted(p for p in folder.iterdir() if not p.name.endswith(".manifest.json"))
+
+
 def make_shop(path: Path) -> Path:
     db = sqlite3.connect(path)
     with db:
@@ -155,8 +160,9 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     expect(row.locator("[data-copy=saved]")).to_have_count(2)
     expect(row.locator("[data-status-badge]")).to_have_text("Completed")
-    files = {name: list((folders.backups / name).iterdir()) for name in ("disk-a", "disk-b")}
+    files = {name: backup_files(folders.backups / name) for name in ("disk-a", "disk-b")}
     assert all(len(found) == 1 and found[0].is_file() for found in files.values()), files
+    assert all(Path(f"{found[0]}.manifest.json").is_file() for found in files.values())
     copies = {name: found[0] for name, found in files.items()}
     assert copies["disk-a"].read_bytes() == copies["disk-b"].read_bytes()
 
@@ -208,7 +214,7 @@ def test_a_new_user_backs_up_a_sqlite_database_to_two_folders_with_the_real_work
     page.get_by_role("button", name="Delete record and files").click()
     expect(page.locator(".messages")).to_contain_text(f"Backup #{backup_id} and its files deleted")
     expect(page.locator(f"#backup-{backup_id}")).to_have_count(0)
-    assert list((folders.backups / "disk-a").iterdir()) == []
+    assert list((folders.backups / "disk-a").iterdir()) == []  # the manifests went too
     assert list((folders.backups / "disk-b").iterdir()) == []
     assert page.js_errors == []
 
@@ -247,7 +253,7 @@ def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_p
     expect(owner.get_by_label("No recent backup")).not_to_be_checked()
     owner.get_by_role("button", name="Add channel").click()
     expect(owner.locator(".messages")).to_contain_text(
-        f"Notifications added: webhook channel to {hook} for failed, partial, recovered."
+        f"Notifications added: webhook channel to {hook} for failed, partial, recovered, anomaly, drill_failed."
     )
     owner.get_by_role("button", name=f"Send a test message to {hook}").click()
     expect(owner.locator(".messages")).to_contain_text(f"The test message to {hook} failed:")
@@ -379,7 +385,7 @@ def test_a_postgresql_database_is_backed_up_and_restored_into_another_through_th
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     expect(row.locator("[data-copy=saved]")).to_have_count(1)
     expect(row.locator("[data-copy=saved]")).to_contain_text("✓")
-    saved = list((folders.backups / "pg-disk").iterdir())
+    saved = backup_files(folders.backups / "pg-disk")
     assert len(saved) == 1 and saved[0].name.endswith(".dump.zst"), saved
 
     # A second registered PostgreSQL database is the restore target.
