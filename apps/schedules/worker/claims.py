@@ -114,6 +114,30 @@ def _claim_with_database(model: type[Run], pk: int, database_id: int, worker_id:
         return lifecycle.claim(model, pk, worker_id)
 
 
+# The queued runs a worker claims, and the database each one takes (None: it takes none).
+QUEUES: tuple[tuple[str, str | None], ...] = (
+    (BACKUP, "database_id"),
+    (RESTORE, "target_database_id"),
+    (DRILL, "target_database_id"),
+    (VERIFICATION, None),  # only reads copies
+)
+
+
+def _pending(kind: str, database_field: str | None, busy: set[int], window: int) -> list[tuple[Any, ...]]:
+    """(id, database id or None, created_at) of the oldest pending runs of one kind on free databases."""
+    rows = MODELS[kind]._default_manager.filter(status="pending")
+    if database_field is None:
+        return [
+            (pk, None, created)
+            for pk, created in rows.order_by("created_at", "pk").values_list("pk", "created_at")[:window]
+        ]
+    return list(
+        rows.exclude(**{f"{database_field}__in": busy})
+        .order_by("created_at", "pk")
+        .values_list("pk", database_field, "created_at")[:window]
+    )
+
+
 @dataclass(frozen=True)
 class Claimed:
     """One unit of work this worker now owns."""
@@ -137,33 +161,9 @@ def claim_due(now: datetime, worker_id: str, limit: int, busy: set[int] | None =
     candidates: list[tuple[datetime, str, Any]] = []
     for schedule in Schedule.objects.due(now).exclude(database_id__in=busy).order_by("next_run_at")[:window]:
         candidates.append((schedule.next_run_at, "schedule", schedule))
-    for pk, database_id, created in (
-        Backup.objects.filter(status=Backup.Status.PENDING)
-        .exclude(database_id__in=busy)
-        .order_by("created_at", "id")
-        .values_list("id", "database_id", "created_at")[:window]
-    ):
-        candidates.append((created, BACKUP, (pk, database_id)))
-    for pk, database_id, created in (
-        Restore.objects.filter(status=Restore.Status.PENDING)
-        .exclude(target_database_id__in=busy)
-        .order_by("created_at", "id")
-        .values_list("id", "target_database_id", "created_at")[:window]
-    ):
-        candidates.append((created, RESTORE, (pk, database_id)))
-    for pk, database_id, created in (
-        Drill.objects.filter(status=Drill.Status.PENDING)
-        .exclude(target_database_id__in=busy)
-        .order_by("created_at", "id")
-        .values_list("id", "target_database_id", "created_at")[:window]
-    ):
-        candidates.append((created, DRILL, (pk, database_id)))
-    for pk, created in (
-        Verification.objects.filter(status=Verification.Status.PENDING)
-        .order_by("created_at", "id")
-        .values_list("id", "created_at")[:window]
-    ):
-        candidates.append((created, VERIFICATION, (pk, None)))
+    for kind, database_field in QUEUES:
+        for pk, database_id, created in _pending(kind, database_field, busy, window):
+            candidates.append((created, kind, (pk, database_id)))
     # Oldest due first; ties in random order, so workers starting together do not all
     # race for the same rows (a lost race costs a wasted claim transaction).
     order = {id(c): random.random() for c in candidates}
