@@ -136,7 +136,7 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[tuple[int, tup
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise Unreachable(UNREACHABLE) from None
-    targets = []
+    targets: list[tuple[int, tuple]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])
         why = refusal(address, allow_private=allow_private)
