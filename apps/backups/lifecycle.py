@@ -248,6 +248,15 @@ def finish(
         if then is not None:
             then()
     run.refresh_from_db()
+    # The one log line of a run's end, whoever ran it (worker, command, reaper).
+    log.info(
+        "%s %s: %s%s",
+        run._meta.model_name,
+        run.pk,
+        status,
+        f" ({error})" if error else "",
+        extra={"event": "run_finished", "run_id": run.pk, "run_kind": run._meta.model_name},
+    )
     _emit(run)
     return True
 

@@ -257,15 +257,7 @@ def _progress(restore: Restore, done: int, cancel, on_progress) -> None:
 
 
 def _finish_restore(restore: Restore, status: str, error: str) -> None:
-    if lifecycle.finish(restore, status, error, fields={"bytes_done": restore.bytes_done}):
-        log.info(
-            "Restore %s into database %s: %s%s",
-            restore.pk,
-            restore.target_database_id,
-            status,
-            f" ({error})" if error else "",
-        )
-    else:
+    if not lifecycle.finish(restore, status, error, fields={"bytes_done": restore.bytes_done}):
         restore.refresh_from_db()
 
 

@@ -281,7 +281,12 @@ def apply(schedule: Schedule, now: datetime | None = None) -> list[int]:
                 "retention: backup %s kept, a file could not be deleted: %s", backup.pk, result.results
             )
             continue
-        log.info("retention: deleted backup %s of schedule %s (%s)", backup.pk, schedule.pk, decision.reason)
+        log.info(
+            "retention: deleted backup %s of schedule %s (%s)",
+            decision.backup_id,
+            schedule.pk,
+            decision.reason,
+        )
         deleted.append(decision.backup_id)
     return deleted
 

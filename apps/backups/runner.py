@@ -320,13 +320,6 @@ def _conclude(backup: Backup, outcome: _Outcome) -> None:
         lifecycle.fail_unwritten_copies(backup, "Not written: the backup failed")
 
     if lifecycle.finish(backup, outcome.status, outcome.error, fields=outcome.fields, then=record_copies):
-        log.info(
-            "Backup %s of database %s: %s%s",
-            backup.pk,
-            backup.database_id,
-            backup.status,
-            f" ({backup.error})" if backup.error else "",
-        )
         return
     # The record says failed (reaped): files it does not know as saved must not stay behind.
     for copy in outcome.written:

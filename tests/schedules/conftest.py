@@ -124,7 +124,8 @@ class WorkerSite:
                 "BM_DATA_DIR": str(self.data_dir),
                 "BM_ALLOWED_ROOTS": str(self.root),
                 "BM_HEARTBEAT_STALE_SECONDS": "5",
-                "BM_LOG_LEVEL": "WARNING",
+                # The tests read the worker's INFO lines ("started", "waiting up to ...").
+                "BM_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from apps.backups import lifecycle
 from apps.backups.drill import run_drill
-from apps.backups.models import Backup, Drill, Restore, Run, Verification
+from apps.backups.models import Run
 from apps.backups.restore import run_restore
 from apps.backups.runner import run_backup
 from apps.backups.streams import remove_dead_workdirs
@@ -61,19 +61,6 @@ def run_job(kind: str, pk: int, cancel: threading.Event | None = None) -> Run | 
     if run is None:
         return None
     return RUNNERS[kind](run, cancel=cancel)
-
-
-def describe(run: Run) -> str:
-    """One log line's subject: `backup 7 of database 3`, `restore 2 into database 5`, ..."""
-    if isinstance(run, Backup):
-        return f"backup {run.pk} of database {run.database_id}"
-    if isinstance(run, Restore):
-        return f"restore {run.pk} into database {run.target_database_id}"
-    if isinstance(run, Verification):
-        return f"verification {run.pk} of backup {run.backup_id}"
-    if isinstance(run, Drill):
-        return f"drill {run.pk} of backup {run.backup_id} into database {run.target_database_id}"
-    return f"{run._meta.model_name} {run.pk}"
 
 
 @dataclass
@@ -164,9 +151,7 @@ class Scheduler:
 
     def _run_job(self, job: Job) -> None:
         try:
-            run = run_job(job.claimed.kind, job.claimed.pk, job.cancel)
-            if run is not None:
-                self.log(f"{describe(run)}: {run.status}")
+            run_job(job.claimed.kind, job.claimed.pk, job.cancel)  # the lifecycle logs how it ended
         except Exception:
             log.exception("%s %s crashed", job.claimed.kind, job.claimed.pk)
         finally:
