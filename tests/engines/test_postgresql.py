@@ -266,6 +266,8 @@ def test_it_kills_the_dump_at_once_on_abort(engine, source, workdir):
             pass
         assert time.monotonic() - started < 5
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=5, what="the dump process to be gone")
+        # abort() runs in the timer thread: it removes its password file just after the kill.
+        wait_until(lambda: not list(workdir.iterdir()), timeout=5, what="its password file to be removed")
         stream.abort()  # idempotent
     finally:
         blocker.rollback()
