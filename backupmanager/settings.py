@@ -284,6 +284,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The enum hook is drf-spectacular's default; ours documents the error answers (apps/common/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.common.openapi.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "BackupStatusEnum": "apps.backups.models.Backup.Status",
         "CopyStatusEnum": "apps.backups.models.BackupCopy.Status",

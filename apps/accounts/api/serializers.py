@@ -24,6 +24,9 @@ class LoginSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
+    # Not an EmailField: an account may have no address (""), which is not a valid "email".
+    email = serializers.CharField(read_only=True)
+
     class Meta:
         model = get_user_model()
         fields = ["id", "username", "email", "is_superuser"]

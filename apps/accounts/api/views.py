@@ -22,6 +22,7 @@ from apps.accounts.api.serializers import (
     InviteSerializer,
     LoginWithOtpSerializer,
     LogoutSerializer,
+    RefreshSerializer,
     RegisteredUserSerializer,
     RegisterSerializer,
     TokenPairSerializer,
@@ -111,6 +112,15 @@ class RefreshView(TokenRefreshView):
     """A new access token and a new refresh token; the used refresh token is blacklisted."""
 
     authentication_classes = ()
+
+    @extend_schema(
+        responses={
+            200: RefreshSerializer,
+            401: OpenApiResponse(description="The refresh token is invalid, expired or revoked."),
+        }
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(APIView):

@@ -11,6 +11,11 @@ from apps.common.serializers import StrictSerializerMixin
 class DestinationResultSerializer(serializers.ModelSerializer):
     """One BackupCopy, under the seed's name `destination_results`."""
 
+    # Read-only model fields lose allow_blank: "" (not checked yet) must be in the schema too.
+    verify_status = serializers.ChoiceField(
+        choices=BackupCopy.Check.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = BackupCopy
         fields = [
@@ -129,9 +134,11 @@ class DeleteEntrySerializer(serializers.Serializer):
 
 
 class DeleteResultSerializer(serializers.Serializer):
+    """Why the backup stays: busy (only `detail`), or some files could not be deleted (all three)."""
+
     detail = serializers.CharField()
-    deleted = serializers.BooleanField()
-    results = DeleteEntrySerializer(many=True)
+    deleted = serializers.BooleanField(required=False)
+    results = DeleteEntrySerializer(many=True, required=False)
 
 
 class DrillRequestSerializer(StrictSerializerMixin, serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -33,8 +33,10 @@ class GroupViewSet(viewsets.ModelViewSet):
             self.request.user, data["name"], data.get("description", "")
         )
 
-    @extend_schema(request=MemberSerializer, responses=MemberSerializer(many=True))
-    @action(detail=True, methods=["get", "post"], url_path="members")
+    # Plain lists, not pages: pagination_class=None keeps the schema from describing a page.
+    @extend_schema(methods=["GET"], request=None, responses=MemberSerializer(many=True))
+    @extend_schema(methods=["POST"], request=MemberSerializer, responses={201: MemberSerializer})
+    @action(detail=True, methods=["get", "post"], url_path="members", pagination_class=None)
     def members(self, request, pk=None):
         group = self.get_object()
         if request.method == "POST":
@@ -48,7 +50,7 @@ class GroupViewSet(viewsets.ModelViewSet):
         return Response(MemberSerializer(memberships, many=True).data)
 
     @extend_schema(request=None, responses=GroupLocationSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="locations")
+    @action(detail=True, methods=["get"], url_path="locations", pagination_class=None)
     def locations(self, request, pk=None):
         """The server folders this group may use: its own under each root, and the superuser's grants."""
         group = self.get_object()
@@ -57,6 +59,9 @@ class GroupViewSet(viewsets.ModelViewSet):
             group_locations.make_folder(row.path)
         return Response(GroupLocationSerializer(rows, many=True).data)
 
+    @extend_schema(
+        responses={204: None, 400: OpenApiResponse(description="The group's only owner cannot be removed.")}
+    )
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
     def remove_member(self, request, pk=None, user_id=None):
         group = self.get_object()

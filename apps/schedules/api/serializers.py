@@ -99,3 +99,15 @@ class PreviewResultSerializer(serializers.Serializer):
     cron_expression = serializers.CharField()
     timezone = serializers.CharField()
     next_runs = serializers.ListField(child=serializers.DateTimeField())
+
+
+class RetentionDecisionSerializer(serializers.Serializer):
+    backup_id = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class RetentionPreviewSerializer(serializers.Serializer):
+    """What the next retention pass would delete and keep, each backup with its reason."""
+
+    delete = RetentionDecisionSerializer(many=True)
+    keep = RetentionDecisionSerializer(many=True)

@@ -16,6 +16,7 @@ from apps.schedules.api.filters import ScheduleFilter
 from apps.schedules.api.serializers import (
     PreviewResultSerializer,
     PreviewSerializer,
+    RetentionPreviewSerializer,
     ScheduleSerializer,
 )
 from apps.schedules.models import Schedule
@@ -48,6 +49,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
             }
         )
 
+    @extend_schema(request=None, responses=RetentionPreviewSerializer)
     @action(detail=True, methods=["get"], url_path="retention-preview")
     def retention_preview(self, request, pk=None):
         return Response(retention.preview(self.get_object()))
