@@ -356,6 +356,9 @@ def test_sigterm_marks_a_backup_still_running_after_the_grace_period_interrupted
         # A thread stuck in the SQLite snapshot cannot be stopped, so the worker leaves without
         # removing its run folder; the next worker to start on this host removes it.
         nxt = site.start_worker()
+        # Its signal handlers are in place once it says it started (the folder may also have gone
+        # already, when the stuck thread finished after all).
+        wait_until(lambda: "started" in nxt.log_path.read_text(), timeout=60, what="the next worker to start")
         wait_until(
             lambda: not any(p.exists() for p in left), timeout=30, what=f"the next worker to remove {left}"
         )
