@@ -28,6 +28,7 @@ from apps.backups.services import (
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
+from apps.engines import get_engine
 
 
 def _back_to(backup: Backup) -> str:
@@ -230,6 +231,7 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["targets"] = self.targets(self.object)
+        context["restore_scope"] = get_engine(self.object.database.engine).restore_scope
         context.setdefault("errors", {})
         context.setdefault("selected", self.object.database_id)
         context.setdefault("confirm", "")

@@ -79,6 +79,8 @@ class Engine(ABC):
     # transaction, or a file swapped in at the end): the runner then verifies the copy while it
     # streams it, holding back its end until the checksum matched, in one pass.
     atomic_restore: ClassVar[bool] = False
+    # What a restore replaces in the target, and what it leaves (said on the restore page).
+    restore_scope: ClassVar[str] = "The objects in the backup replace those of the same name in the target."
 
     @abstractmethod
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:

@@ -53,6 +53,10 @@ class MongoEngine(Engine):
     extension = "archive"
     # An archive of an empty database still has its header (and the built-in one its magic).
     empty_dump_floor = 8
+    restore_scope = (
+        "Every collection in the backup is dropped and restored with the backup's documents. "
+        "Collections that are not in the backup stay as they are."
+    )
     builtin_extension = "bmarchive"
 
     def client(

@@ -44,6 +44,11 @@ class MySQLEngine(Engine):
     extension = "sql"
     # mysqldump/mariadb-dump write a header comment block even for an empty database.
     empty_dump_floor = 100
+    restore_scope = (
+        "Every table in the backup is dropped and recreated with the backup's data (with its views, "
+        "routines, triggers and events). Tables that are not in the backup stay as they are. MySQL "
+        "cannot undo table changes, so a restore that fails half-way leaves the tables it reached."
+    )
 
     def dump_command(
         self, conn: ConnectionInfo, defaults_file: Path, tool: str = "mariadb-dump"

@@ -34,6 +34,11 @@ class PostgresEngine(Engine):
     empty_dump_floor = 100
     # pg_restore --single-transaction: killed before its input ends, it commits nothing.
     atomic_restore = True
+    restore_scope = (
+        "Every table, view and other object in the backup is dropped and recreated with the backup's "
+        "data, in one transaction (a failure changes nothing). Objects that are not in the backup stay "
+        "as they are."
+    )
     # Where Debian/Ubuntu keep versioned client tools when they are not on PATH.
     fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
 

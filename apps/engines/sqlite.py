@@ -110,6 +110,10 @@ class SQLiteEngine(Engine):
     empty_dump_floor = 512
     # The restored file replaces the target only after the whole stream arrived and checked out.
     atomic_restore = True
+    restore_scope = (
+        "The whole database file is replaced by the backup's, once it arrived complete and checked: "
+        "tables that are not in the backup are gone afterwards; a failure changes nothing."
+    )
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         path = conn.database_name

@@ -244,3 +244,14 @@ def test_no_page_references_another_host(world, settings, backup_root):
             assert not CSS_URL.search(text), path
             assert not EXTERNAL.search(text), path
             assert not re.search(r"""(?:@import|fetch\(|\.open\()\s*["'](?:https?:)?//""", text, re.I), path
+
+
+def test_the_restore_page_says_exactly_what_a_restore_changes_for_the_engine(world):
+    html = (
+        world.client_for(world.operator)
+        .get(reverse("backups:restore", args=[world.backup.pk]))
+        .content.decode()
+    )
+    assert "What this restore changes in the target:" in html
+    assert "The whole database file is replaced by the backup" in html  # the world's database is SQLite
+    assert "current data will be replaced" not in html
