@@ -14,12 +14,14 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+import apprise
 from django.conf import settings
 from django.core.mail import get_connection, send_mail
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
 from apps.common import outbound
+from apps.notifications import apprise_urls
 from apps.notifications.models import NotificationChannel, NotificationLog
 from apps.notifications.notify import build_payload
 
@@ -98,10 +100,51 @@ def send_email(channel: NotificationChannel, payload: dict, timeout: float = TIM
         raise DeliveryError(f"the mail could not be sent: {exc}") from None
 
 
+def send_apprise(channel: NotificationChannel, payload: dict, timeout: float = TIMEOUT_SECONDS) -> None:
+    """Send the payload's text through Apprise, or raise DeliveryError.
+
+    A host the user chose (json://, ntfy://host, gotify://, mmost://, mailto://...) is
+    resolved and checked by the outbound guard first (BM_WEBHOOK_ALLOW_PRIVATE). Apprise
+    then connects by itself: it resolves the name again and cannot be pinned to the
+    checked address, unlike webhooks.
+    """
+    plugin = apprise_urls.instantiate(channel.target)
+    if plugin is None:
+        raise DeliveryError("Apprise does not accept this channel's URL")
+    shown = apprise_urls.public(channel.target)
+    where = apprise_urls.user_host(plugin)
+    if where is not None:
+        host, port = where
+        try:
+            outbound.resolve(
+                host,
+                port or apprise_urls.default_port(plugin),
+                allow_private=outbound.allow_private_default(),
+            )
+        except outbound.OutboundError as exc:
+            raise DeliveryError(f"the Apprise target {shown} {exc}") from None
+    for attribute in ("socket_connect_timeout", "socket_read_timeout"):
+        if hasattr(plugin, attribute):
+            setattr(plugin, attribute, timeout)
+    sender = apprise.Apprise()
+    if not sender.add(plugin):
+        raise DeliveryError("Apprise does not accept this channel's URL")
+    title = str(payload.get("text", ""))[:150]
+    try:
+        ok = bool(sender.notify(title=title, body=payload["text"]))
+    except Exception:
+        ok = False
+    if not ok:
+        raise DeliveryError(f"Apprise could not deliver the message to {shown}")
+
+
 def send(channel: NotificationChannel, payload: dict, timeout: float = TIMEOUT_SECONDS) -> int | None:
     """Send one message to one channel; return the HTTP status for webhooks; raise DeliveryError."""
     if channel.kind == NotificationChannel.Kind.WEBHOOK:
         return send_webhook(channel, payload, timeout)
+    if channel.kind == NotificationChannel.Kind.APPRISE:
+        send_apprise(channel, payload, timeout)
+        return None
     send_email(channel, payload, timeout)
     return None
 
@@ -215,6 +258,11 @@ def send_test(channel: NotificationChannel) -> dict:
     NotificationLog.objects.filter(pk=entry.pk).update(
         status=NotificationLog.Status.SENT, sent_at=timezone.now(), response_code=code, claimed_at=None
     )
-    where = "the webhook" if channel.kind == NotificationChannel.Kind.WEBHOOK else channel.target
+    if channel.kind == NotificationChannel.Kind.WEBHOOK:
+        where = "the webhook"
+    elif channel.kind == NotificationChannel.Kind.APPRISE:
+        where = apprise_urls.public(channel.target)
+    else:
+        where = channel.target
     suffix = f" (HTTP {code})" if code else ""
     return {"ok": True, "message": f"Test message sent to {where}{suffix}", "delivery_id": entry.pk}

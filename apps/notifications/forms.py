@@ -34,7 +34,10 @@ class ChannelForm(forms.ModelForm):
         model = NotificationChannel
         fields = ["kind", "target", "events", "enabled"]
         labels = {"kind": "Kind", "target": "Send to", "enabled": "Enabled"}
-        help_texts = {"target": "An email address, or the URL the webhook POSTs JSON to."}
+        help_texts = {
+            "target": "An email address, the URL the webhook POSTs JSON to, "
+            "or an Apprise URL (ntfy://host/topic, tgram://token/chat, …)."
+        }
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "id_channel_%s")

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.common.fields import EncryptedTextField
+from apps.notifications import apprise_urls
 
 
 class NotificationChannel(models.Model):
@@ -18,6 +19,7 @@ class NotificationChannel(models.Model):
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook"
+        APPRISE = "apprise", "Apprise (Slack, Discord, Telegram, ntfy, Gotify, ...)"
 
     class Event(models.TextChoices):
         FAILED = "failed", "Backup failed"
@@ -26,6 +28,7 @@ class NotificationChannel(models.Model):
         STALE = "stale", "No recent backup"
         ANOMALY = "anomaly", "Backup size anomaly"
         DRILL_FAILED = "drill_failed", "Restore drill failed"
+        DIGEST = "digest", "Weekly digest"
 
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="notification_channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -51,7 +54,9 @@ class NotificationChannel(models.Model):
         return bool(self.secret)
 
     def public_target(self) -> str:
-        """The target as shown to members below owner: a webhook URL often carries a token."""
+        """The target as shown to members below owner: a webhook or Apprise URL often carries a token."""
+        if self.kind == self.Kind.APPRISE:
+            return apprise_urls.public(self.target)
         if self.kind != self.Kind.WEBHOOK:
             return self.target
         parts = urlsplit(self.target)
@@ -64,6 +69,9 @@ class NotificationChannel(models.Model):
 
 BAD_EMAIL = "Enter a valid email address."
 BAD_WEBHOOK = "Enter an http:// or https:// URL for the webhook."
+BAD_APPRISE = (
+    "Enter one Apprise URL that Apprise accepts (for example ntfy://host/topic or json://host/path)."
+)
 
 
 def clean_target(kind: str, target: str) -> str:
@@ -78,6 +86,9 @@ def clean_target(kind: str, target: str) -> str:
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError(BAD_WEBHOOK)
+    elif kind == NotificationChannel.Kind.APPRISE:
+        if not apprise_urls.valid(target):
+            raise ValidationError(BAD_APPRISE)
     return target
 
 
