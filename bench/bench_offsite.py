@@ -21,7 +21,7 @@ measures:
 
 Bytes served by S3 during a restore are counted on the app's side: the child
 process wraps botocore's StreamingBody.read (every byte of every GetObject
-body the app read) and counts the GetObject bodies opened.
+body the app read); moto_server's access log gives the number of GET requests it answered.
 """
 
 from __future__ import annotations
@@ -274,14 +274,17 @@ def run(args) -> None:
                 server.psql(f'DROP DATABASE IF EXISTS "{target}"')
                 server.psql(f'CREATE DATABASE "{target}"')
                 argv = [PYTHON, __file__, "--child", "restore", "--db", target, "--backup-id", str(enc_id)]
+                gets_before = moto_gets(tmp / "moto.log", bucket)
                 r = bb.measure(argv + ["--source", kind], env=env, server=server)
+                r["moto_gets"] = moto_gets(tmp / "moto.log", bucket) - gets_before
                 if r["status"] != "completed" or r["source_kind"] != kind:
                     raise SystemExit(f"{label} failed: {r['error']} (source {r['source_kind']})")
                 restore_runs[label].append(r)
                 print(
                     f"   {label}: {r['seconds']:.2f} s (process {r['wall']:.2f} s), peak tree RSS "
-                    f"{r['peak_rss_mb']:.0f} MB, S3 bytes read {r['s3_bytes_read']} in {r['s3_bodies']} "
-                    f"GetObject bodies (backup {r['backup_size']})",
+                    f"{r['peak_rss_mb']:.0f} MB, S3 bytes read {r['s3_bytes_read']} through {r['s3_bodies']} "
+                    f"StreamingBody objects, {r['moto_gets']} GET requests in moto's log "
+                    f"(backup {r['backup_size']})",
                     flush=True,
                 )
                 bb.check_restored(server, name, target)
@@ -295,6 +298,11 @@ def run(args) -> None:
         if server is not None:
             server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def moto_gets(log, bucket: str) -> int:
+    """GET requests for objects of the bucket that moto_server logged so far (werkzeug access log)."""
+    return sum(f'"GET /{bucket}/' in line for line in log.read_text(errors="replace").splitlines())
 
 
 def verdict(ok: bool) -> str:
@@ -343,7 +351,7 @@ def print_table(size_mb: int, db_bytes: int, rows: dict, loads: list) -> None:
     print(f"  restore (S3 copy) {s3_ratio:.2f}× raw pg_restore (issue 15: ≤ 1.0) {verdict(s3_ratio <= 1.0)}")
     print(
         f"  S3 bytes read by the restore: {s3_read} = {s3_read / enc['size']:.3f}× the object "
-        f"({enc['size']} bytes), {rows['restore S3']['s3_bodies']} GetObject bodies "
+        f"({enc['size']} bytes), {rows['restore S3']['moto_gets']} GET request(s) in moto's log "
         f"(issue 15: read once) {verdict(s3_read == enc['size'])}"
     )
 
