@@ -295,6 +295,7 @@ def child_env(tmp: Path) -> dict[str, str]:
         SECRET_KEY="bench-secret-key-" + "x" * 40,
         DEBUG="false",
         BM_LOG_LEVEL="WARNING",
+        BM_GENERATE_KEYS="1",  # settings refuse to start without BM_ENCRYPTION_KEYS otherwise
         PYTHONPATH=str(ROOT),
     )
     env.pop("DATABASE_URL", None)
