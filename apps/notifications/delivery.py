@@ -90,7 +90,7 @@ def send_email(channel: NotificationChannel, payload: dict, timeout: float = TIM
             lines.append(f"{key}: {payload[key]}")
     try:
         send_mail(
-            subject=payload["text"][:150],
+            subject=payload["text"].splitlines()[0][:150] if payload["text"] else "",
             message="\n".join(lines),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[channel.target],
@@ -129,7 +129,7 @@ def send_apprise(channel: NotificationChannel, payload: dict, timeout: float = T
     sender = apprise.Apprise()
     if not sender.add(plugin):
         raise DeliveryError("Apprise does not accept this channel's URL")
-    title = str(payload.get("text", ""))[:150]
+    title = (str(payload.get("text") or "").splitlines() or [""])[0][:150]
     try:
         ok = bool(sender.notify(title=title, body=payload["text"]))
     except Exception:

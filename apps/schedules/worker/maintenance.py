@@ -12,7 +12,7 @@ from django.db import connections
 from django.utils import timezone
 
 from apps.backups import retention
-from apps.notifications import delivery, notify
+from apps.notifications import delivery, digest, notify
 from apps.schedules import worker_status
 from apps.schedules.worker.threads import safely
 
@@ -25,6 +25,8 @@ class Maintenance:
     """
 
     SENDERS = 4
+    # How often a worker asks whether the weekly digest is due (WatchdogMark: once a week in all).
+    DIGEST_CHECK_EVERY = 3600.0
 
     def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -60,6 +62,8 @@ class Maintenance:
             safely(retention.sweep)
         if self._due("prune", s.PRUNE_EVERY):
             safely(worker_status.prune)
+        if self._due("digest", self.DIGEST_CHECK_EVERY):
+            safely(digest.run_if_due)
         # Claim only what the senders can start now: a claimed row waits "sending".
         self._in_flight = {f for f in self._in_flight if not f.done()}
         room = 2 * self.SENDERS - len(self._in_flight)
@@ -81,6 +85,7 @@ class Maintenance:
         safely(notify.check_stale)
         if timezone.now().minute % 15 == 0:
             safely(retention.sweep)
+        safely(digest.run_if_due)
         deadline = time.monotonic() + budget_seconds
         while time.monotonic() < deadline:
             entries = safely(lambda: delivery.claim_due(limit=20)) or []
