@@ -253,7 +253,7 @@ def test_a_viewer_sees_backups_but_no_run_download_delete_or_restore(site, new_p
     expect(owner.get_by_label("No recent backup")).not_to_be_checked()
     owner.get_by_role("button", name="Add channel").click()
     expect(owner.locator(".messages")).to_contain_text(
-        f"Notifications added: webhook channel to {hook} for failed, partial, recovered, anomaly, drill_failed."
+        f"Notifications added: webhook channel to {hook} for failed, partial, recovered, anomaly, drill_failed, digest."
     )
     owner.get_by_role("button", name=f"Send a test message to {hook}").click()
     expect(owner.locator(".messages")).to_contain_text(f"The test message to {hook} failed:")
