@@ -115,6 +115,9 @@ class Backup(Run):
             models.Index(fields=["database", "-created_at"], name="backup_db_created_idx"),
             # The worker's queue of pending manual backups and its stale-heartbeat reaper.
             models.Index(fields=["status", "created_at"], name="backup_status_created_idx"),
+            # GET /api/backups/ without filters and the dashboard's recent backups: every backup,
+            # ORDER BY created_at DESC, id DESC LIMIT n (a seq scan and sort of the table without it).
+            models.Index(fields=["-created_at", "-id"], name="backup_created_idx"),
         ]
 
     def __str__(self) -> str:
