@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from apps.backups.models import Backup
+from apps.backups.models import Backup, Drill
 from apps.databases.models import Database
 from apps.schedules.models import Schedule
 
@@ -160,6 +160,12 @@ def dashboard_context(user) -> dict:
         .annotate(
             last_good_at=Max("backups__finished_at", filter=Q(backups__status=Backup.Status.COMPLETED)),
             last_at=Max("backups__created_at"),
+            # The newest passed restore drill of its backups (drill_backup_finished_idx).
+            last_proven_at=Subquery(
+                Drill.objects.filter(backup__database=OuterRef("pk"), status=Drill.Status.PASSED)
+                .order_by("-finished_at")
+                .values("finished_at")[:1]
+            ),
         )
     )
     for db in databases:

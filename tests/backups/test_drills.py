@@ -201,3 +201,13 @@ def test_the_database_page_shows_when_it_was_last_proven_restorable(backup, targ
     page = client.get(f"/databases/{backup.database_id}/").content.decode()
     assert f"(drill #{drill.pk} of backup #{backup.pk})" in page
     assert "Last proven restorable:" in page
+
+
+def test_the_dashboard_shows_when_each_database_was_last_proven_restorable(backup, target, client, user):
+    client.force_login(user)
+    before = client.get("/").content.decode().count("no drill yet")
+    assert before >= 2  # the source and the scratch target
+    run_drill(services.request_drill(backup, target))
+    page = client.get("/").content.decode()
+    assert "Last proven restorable" in page
+    assert page.count("no drill yet") == before - 1  # the source now has its date
