@@ -107,7 +107,8 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         candidates = [copy] if copy is not None else []
     else:
         candidates, problem = _present_copies(restore, backup)
-    problems = [problem] if problem and not candidates else []
+    # Copies already missing are said too, before what went wrong with the ones tried.
+    problems = [problem] if problem else []
     for copy in candidates:
         if restore.source_copy_id != copy.pk:
             restore.source_copy = copy

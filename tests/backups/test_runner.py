@@ -712,3 +712,23 @@ def test_a_postgresql_restore_of_a_corrupt_copy_rolls_back_and_leaves_the_target
         cur.execute("SELECT count(*) FROM t")
         assert cur.fetchone() == (7,)  # one transaction, rolled back: the old data is all there
     conn.close()
+
+
+def test_a_failed_restore_names_the_missing_copies_beside_the_one_it_tried(
+    sqlite_database, make_destination, make_backup, target
+):
+    sqlite_database.compression = "none"
+    sqlite_database.save()
+    make_destination(sqlite_database, name="first")
+    make_destination(sqlite_database, name="second")
+    backup = runner.run_backup(make_backup(sqlite_database))
+    first, second = backup.copies.order_by("id")
+    os.unlink(first.location)
+    flip_byte(second.location, offset=-100)
+
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=target))
+
+    assert restore.status == Restore.Status.FAILED
+    assert restore.error.startswith(
+        f"File {first.location} is missing; The copy at {second.location} is corrupt"
+    )
