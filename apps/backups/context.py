@@ -48,6 +48,14 @@ def decorate(backup: Backup) -> Any:
 
 def activity_context(database: Database, flags: dict) -> dict:
     """The backups table, restores and the missing-file banner of one database (polled while active)."""
+    # Verifications of the last hour: a queued one keeps the fragment polling until its result shows.
+    # Read first: a verification commits its result and its copies' verdicts together, so the copies
+    # read after it never lag behind the summary shown (else the poll stops on a half-updated page).
+    verifications = list(
+        Verification.objects.filter(
+            backup__database=database, created_at__gte=timezone.now() - timedelta(hours=1)
+        ).order_by("-created_at", "-id")[:5]
+    )
     rows = list(database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1])
     more = len(rows) > BACKUP_ROWS
     backups = [decorate(b) for b in rows[:BACKUP_ROWS]]
@@ -57,12 +65,6 @@ def activity_context(database: Database, flags: dict) -> dict:
         .order_by("-created_at", "-id")[:10]
     )
     missing = [c for b in backups for c in b.copy_list if c.indicator["css"] == "missing"]
-    # Verifications of the last hour: a queued one keeps the fragment polling until its result shows.
-    verifications = list(
-        Verification.objects.filter(
-            backup__database=database, created_at__gte=timezone.now() - timedelta(hours=1)
-        ).order_by("-created_at", "-id")[:5]
-    )
     active = (
         any(b.status in Backup.ACTIVE for b in backups)
         or any(r.status not in Restore.TERMINAL for r in restores)
