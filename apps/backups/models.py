@@ -285,3 +285,22 @@ class Drill(Run):
 
     def __str__(self) -> str:
         return f"Drill #{self.pk} of backup {self.backup_id} into {self.target_database_id} ({self.status})"
+
+
+class Acknowledgement(models.Model):
+    """Someone saw a failed, partial or damaged backup: it leaves "Needs attention" (a newer bad one shows)."""
+
+    # One per backup: acknowledging the database's newest bad backup, not the database, so the
+    # next failure shows again.
+    backup = models.OneToOneField(Backup, on_delete=models.CASCADE, related_name="acknowledgement")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-acknowledged_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Backup #{self.backup_id} acknowledged by {self.acknowledged_by or 'someone'}"
