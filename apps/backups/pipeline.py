@@ -31,6 +31,7 @@ from typing import Any
 
 from apps.backups import compression as codecs
 from apps.backups import encryption
+from apps.common.logformat import in_context
 from apps.destinations.storage import StorageError, Writer
 from apps.engines.base import DumpStream, EngineError
 
@@ -90,7 +91,10 @@ class DestinationSink:
         self.committed = False
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)  # bytes chunks, then an end marker
         self._failed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"bm-writer-{key}", daemon=True)
+        # The run's log context (run id, database) follows into the writer thread, with its copy.
+        self._thread = threading.Thread(
+            target=in_context(self._run, copy_id=key), name=f"bm-writer-{key}", daemon=True
+        )
         self._thread.start()
 
     @property

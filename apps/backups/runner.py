@@ -320,6 +320,15 @@ def _conclude(backup: Backup, outcome: _Outcome) -> None:
         lifecycle.fail_unwritten_copies(backup, "Not written: the backup failed")
 
     if lifecycle.finish(backup, outcome.status, outcome.error, fields=outcome.fields, then=record_copies):
+        for copy, status, size, error in outcome.copies:  # one line per copy, for log shippers
+            log.info(
+                "Backup %s: copy at %s %s%s",
+                backup.pk,
+                copy.destination_name,
+                status,
+                f" ({error})" if error else f" ({size} bytes)",
+                extra={"destination": copy.destination_name, "copy_id": copy.pk, "event": "copy_finished"},
+            )
         return
     # The record says failed (reaped): files it does not know as saved must not stay behind.
     for copy in outcome.written:

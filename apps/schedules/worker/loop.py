@@ -31,6 +31,7 @@ from apps.backups.restore import run_restore
 from apps.backups.runner import run_backup
 from apps.backups.streams import remove_dead_workdirs
 from apps.backups.verification import run_verification
+from apps.common.logformat import log_context
 from apps.schedules import worker_status
 from apps.schedules.worker.claims import (
     BACKUP,
@@ -60,7 +61,17 @@ def run_job(kind: str, pk: int, cancel: threading.Event | None = None) -> Run | 
     run = MODELS[kind]._default_manager.filter(pk=pk).first()
     if run is None:
         return None
-    return RUNNERS[kind](run, cancel=cancel)
+    # Every line logged while it runs (any module, its writer threads too) names the run.
+    with log_context(run_id=pk, run_kind=kind, database=_database_name(run)):
+        return RUNNERS[kind](run, cancel=cancel)
+
+
+def _database_name(run: Run) -> str | None:
+    """The database a run works on: a backup's source, a restore's or drill's target, a verified backup's."""
+    database = getattr(run, "target_database", None) or getattr(run, "database", None)
+    if database is None and getattr(run, "backup", None) is not None:
+        database = run.backup.database  # type: ignore[attr-defined]
+    return database.name if database is not None else None
 
 
 @dataclass
