@@ -224,7 +224,12 @@ class DestinationForm(SecretFieldsMixin):
             )
 
     def _post_clean(self):
+        # A field the form already refused is missing from the instance, so the model would add
+        # its own "enter …" message under the form's: show each problem once.
+        refused = {name: len(errors) for name, errors in self._errors.items() if name != "__all__"}
         super()._post_clean()
+        for name, count in refused.items():
+            del self._errors[name][count:]
         # The SFTP folder lives in the model's `path`: report its errors on the field people see.
         if self.cleaned_data.get("kind") == Destination.Kind.SFTP and "path" in self.errors:
             for message in self.errors.pop("path"):

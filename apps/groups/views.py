@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
@@ -79,7 +79,7 @@ class GroupDetailView(GroupScopedMixin, DetailView):
         context["channels"] = channels_of(group, reveal=context["can_manage"])
         context["keys"] = group.encryption_keys.prefetch_related("databases").order_by("name")
         if context["can_manage"]:
-            context["member_form"] = MemberAddForm()
+            context["member_form"] = getattr(self, "member_form", None) or MemberAddForm()
             context["channel_form"] = ChannelForm()
             context["generate_key_form"] = GenerateKeyForm()
             context["import_key_form"] = ImportKeyForm()
@@ -139,20 +139,23 @@ class MembershipCreateView(_MemberActionView):
         group = self.get_group()
         form = MemberAddForm(request.POST)
         if not form.is_valid():
-            for field_errors in form.errors.values():
-                for error in field_errors:
-                    messages.error(request, error)
-            return self.back(group)
+            return self.form_again(request, group, form)
         try:
             membership = services.add_member(group, form.cleaned_data["username"], form.cleaned_data["role"])
         except ValidationError as exc:
-            _report_errors(request, exc)
-        else:
-            messages.success(
-                request,
-                f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}.",
-            )
+            form.add_error(None, exc)
+            return self.form_again(request, group, form)
+        messages.success(
+            request,
+            f"{membership.user.username} added to “{group.name}” as {membership.get_role_display().lower()}.",
+        )
         return self.back(group)
+
+    def form_again(self, request, group, form):
+        """The group page again, with what was typed and the errors beside the fields."""
+        page = GroupDetailView(member_form=form)
+        page.setup(request, pk=group.pk)
+        return page.get(request, pk=group.pk)
 
 
 class MembershipUpdateView(_MemberActionView):
@@ -177,6 +180,18 @@ class MembershipUpdateView(_MemberActionView):
 
 
 class MembershipDeleteView(_MemberActionView):
+    """GET: a page asking to confirm the removal; POST: remove."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, pk, membership_id):
+        group = self.get_group()
+        membership = get_object_or_404(
+            Membership.objects.select_related("user"), pk=membership_id, group=group
+        )
+        context = {"group": group, "membership": membership, "is_self": membership.user_id == request.user.pk}
+        return render(request, "groups/member_confirm_remove.html", context)
+
     def post(self, request, pk, membership_id):
         group = self.get_group()
         membership = get_object_or_404(

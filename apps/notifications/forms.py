@@ -50,6 +50,7 @@ class ChannelForm(forms.ModelForm):
             }
         )
         self.fields["kind"].choices = Kind.choices  # no empty "---------" choice
+        self.fields["kind"].widget.attrs["data-engine-select"] = ""  # the secret follows the kind
         if not self.instance.pk:
             self.initial.setdefault("kind", Kind.EMAIL)
             self.initial.setdefault("events", list(Event.values))
@@ -65,6 +66,8 @@ class ChannelForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
+        if kind and kind != Kind.WEBHOOK and data.get("secret"):
+            self.add_error("secret", "Only webhooks sign their requests: leave the secret empty.")
         if kind and "target" in data:
             try:
                 data["target"] = clean_target(kind, data["target"])
