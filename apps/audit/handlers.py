@@ -83,6 +83,12 @@ WATCHED: dict[str, tuple[tuple[str, ...], tuple[str, ...], object]] = {
         ("secret", "target"),
         lambda o: o.group_id,
     ),
+    # "Needs attention" acknowledgements on the dashboard: who saw which bad backup (and their note).
+    "backups.acknowledgement": (
+        ("backup_id", "acknowledged_by_id", "note"),
+        (),
+        lambda o: o.backup.database.group_id,
+    ),
     # Added by the accounts work (tokens, invites, two-factor devices); watched when present.
     "accounts.apitoken": (("user_id", "name", "scope", "expires_at"), (), lambda o: None),
     "accounts.groupinvite": (("role", "expires_at", "revoked_at", "used_by_id"), (), lambda o: o.group_id),

@@ -1,19 +1,32 @@
-"""Numbers and server-rendered SVG charts for the dashboard (no JavaScript, no external library)."""
+"""What the dashboard shows: numbers bounded in time, the databases needing attention, a first-run path.
+
+Every number is read from a window of the last 30 days (the created_at indexes) or from small
+indexed sets (running backups, next runs, the newest backups), and the databases shown are the
+first few needing attention, so the page costs the same whatever the size of the catalogue. The
+charts are server-rendered SVG (no JavaScript, no external library).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.roles import Role, role_in
+from apps.backups.attention import needs_attention
 from apps.backups.models import Backup, Drill
 from apps.databases.models import Database
+from apps.destinations.models import Destination
+from apps.groups.models import Group
 from apps.schedules.models import Schedule
 
 CHART_DAYS = 30
-RECENT_GOOD = timedelta(hours=24)
+WINDOW = timedelta(days=30)
+ATTENTION_ROWS = 10
 STATUS_COLORS = {"completed": "#2f9e55", "partial": "#e0a100", "failed": "#d64545"}
 W, H, PAD_L, PAD_B, PAD_T = 600, 180, 52, 20, 8
 
@@ -42,14 +55,6 @@ class Chart:
     plot_bottom: int = H - PAD_B
 
 
-def success_rate(backups, since: datetime) -> dict:
-    """Share of finished backups since `since` that completed (partial and failed count against)."""
-    finished = backups.filter(created_at__gte=since, status__in=Backup.TERMINAL)
-    agg = finished.aggregate(total=Count("id"), ok=Count("id", filter=Q(status=Backup.Status.COMPLETED)))
-    total, ok = agg["total"] or 0, agg["ok"] or 0
-    return {"total": total, "ok": ok, "percent": round(100 * ok / total) if total else None}
-
-
 def _days(today: date) -> list[date]:
     return [today - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
 
@@ -63,17 +68,13 @@ def _nice_max(value: float) -> float:
     return value
 
 
-def backups_per_day_chart(backups, now: datetime) -> Chart:
-    """Stacked bars: completed / partial / failed backups per day over the last 30 days (UTC)."""
+def backups_per_day_chart(counts: dict[tuple[date, str], int], now: datetime) -> Chart:
+    """Stacked bars: completed / partial / failed backups per day over the last 30 days (UTC).
+
+    `counts` maps (day, status) to a number of backups (window_counts() gives them).
+    """
     today = now.date()
     days = _days(today)
-    start = datetime.combine(days[0], datetime.min.time(), tzinfo=now.tzinfo)
-    counts: dict[tuple[date, str], int] = {}
-    for created, status in backups.filter(created_at__gte=start, status__in=Backup.TERMINAL).values_list(
-        "created_at", "status"
-    ):
-        key = (created.astimezone(now.tzinfo).date(), status)
-        counts[key] = counts.get(key, 0) + 1
     chart = Chart()
     per_day = [sum(counts.get((d, s), 0) for s in STATUS_COLORS) for d in days]
     top = _nice_max(max(per_day or [0]))
@@ -149,50 +150,163 @@ def size_chart(backups, now: datetime) -> Chart:
     return chart
 
 
-def dashboard_context(user) -> dict:
+def window_counts(
+    backups, now: datetime
+) -> tuple[dict[tuple[date, str], int], dict[str, int], dict[str, int]]:
+    """Finished backups of the last 30 days in one grouped query.
+
+    Returns (per (UTC day, status), per status over 30 days, per status over 7 days).
+    """
+    week = now - timedelta(days=7)
+    rows = (
+        backups.filter(created_at__gte=now - WINDOW, status__in=Backup.TERMINAL)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "status")
+        .annotate(n=Count("id"), n7=Count("id", filter=Q(created_at__gte=week)))
+        .order_by()
+    )
+    per_day: dict[tuple[date, str], int] = {}
+    month: dict[str, int] = {}
+    seven: dict[str, int] = {}
+    for row in rows:
+        per_day[(row["day"], row["status"])] = row["n"]
+        month[row["status"]] = month.get(row["status"], 0) + row["n"]
+        seven[row["status"]] = seven.get(row["status"], 0) + row["n7"]
+    return per_day, month, seven
+
+
+def success_rate(counts: dict[str, int]) -> dict:
+    """Share of finished backups that completed (partial and failed count against)."""
+    total = sum(counts.values())
+    ok = counts.get(Backup.Status.COMPLETED, 0)
+    return {"total": total, "ok": ok, "percent": round(100 * ok / total) if total else None}
+
+
+def live_context(user) -> dict:
+    """The numbers the dashboard refreshes by itself (includes/dashboard_live.html)."""
     now = timezone.now()
     backups = Backup.objects.visible_to(user)
-    counts = dict(backups.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    status_counts = [(value, label, counts.get(value, 0)) for value, label in Backup.Status.choices]
-    databases = list(
-        Database.objects.visible_to(user)
-        .select_related("group")
-        .annotate(
-            last_good_at=Max("backups__finished_at", filter=Q(backups__status=Backup.Status.COMPLETED)),
-            last_at=Max("backups__created_at"),
-            # The newest passed restore drill of its backups (drill_backup_finished_idx).
-            last_proven_at=Subquery(
-                Drill.objects.filter(backup__database=OuterRef("pk"), status=Drill.Status.PASSED)
-                .order_by("-finished_at")
-                .values("finished_at")[:1]
-            ),
-        )
+    databases = Database.objects.visible_to(user)
+    per_day, month, seven = window_counts(backups, now)
+    proven = Drill.objects.filter(
+        backup__database=OuterRef("pk"), status=Drill.Status.PASSED, finished_at__gte=now - WINDOW
     )
-    for db in databases:
-        db.needs_attention = db.last_good_at is None or db.last_good_at < now - RECENT_GOOD
-    # Databases without a recent good backup first, the longest without one at the top.
-    databases.sort(
-        key=lambda d: (
-            not d.needs_attention,
-            d.last_good_at or datetime.min.replace(tzinfo=now.tzinfo),
-            d.name,
-        )
-    )
+    db_counts = databases.aggregate(total=Count("id"), proven=Count("id", filter=Q(Exists(proven))))
     return {
-        "status_counts": status_counts,
-        "total_backups": sum(counts.values()),
-        "running": counts.get(Backup.Status.IN_PROGRESS, 0) + counts.get(Backup.Status.PENDING, 0),
-        "rate_7": success_rate(backups, now - timedelta(days=7)),
-        "rate_30": success_rate(backups, now - timedelta(days=30)),
-        "per_day": backups_per_day_chart(backups, now),
-        "sizes": size_chart(backups, now),
+        "now": now,
+        "attention": needs_attention(user, limit=ATTENTION_ROWS),
+        "running": backups.filter(status__in=Backup.ACTIVE).count(),
+        "week_counts": [
+            (status, label, seven.get(status, 0))
+            for status, label in Backup.Status.choices
+            if status in Backup.TERMINAL
+        ],
+        "rate_7": success_rate(seven),
+        "rate_30": success_rate(month),
+        "database_count": db_counts["total"],
+        "proven_count": db_counts["proven"],
+        "per_day": backups_per_day_chart(per_day, now),
         "status_colors": STATUS_COLORS,
         "next_runs": Schedule.objects.visible_to(user)
         .filter(enabled=True, next_run_at__isnull=False)
         .select_related("database")
         .order_by("next_run_at")[:8],
-        "databases": databases,
-        "attention_count": sum(1 for d in databases if d.needs_attention),
-        "recent_good_hours": int(RECENT_GOOD.total_seconds() // 3600),
         "recent_backups": backups.select_related("database").order_by("-created_at", "-id")[:8],
     }
+
+
+@dataclass
+class Step:
+    """One step of the first-run path."""
+
+    title: str
+    done: bool
+    text: str
+    url: str = ""
+    action: str = ""
+    post: bool = False
+    state: str = "later"  # done | next | later
+
+
+def onboarding_steps(user) -> list[Step]:
+    """Group → database → destination → schedule → first backup, each done or not, the first open one next."""
+    group = Group.objects.visible_to(user).order_by("id").first()
+    database = Database.objects.visible_to(user).order_by("id").first()
+    destination = (
+        Destination.objects.filter(database__in=Database.objects.visible_to(user)).order_by("id").first()
+    )
+    schedule = Schedule.objects.visible_to(user).order_by("id").first()
+    db_for_next = destination.database if destination else database
+    group_id = db_for_next.group_id if db_for_next else group.pk if group else None
+    role = role_in(user, group_id) if group_id else None
+    owner = user.is_superuser or role == Role.OWNER
+    operator = owner or role == Role.OPERATOR
+    steps = [
+        Step(
+            "Create a group",
+            group is not None,
+            f"Group “{group.name}” exists." if group else "Databases, keys and people belong to a group.",
+            url=_url("groups:detail", group.pk) if group else _url("groups:create"),
+            action="Create a group",
+        ),
+        Step(
+            "Add a database",
+            database is not None,
+            f"“{database.name}” is registered."
+            if database
+            else "Its address and credentials; the form tests the connection before you save.",
+            url=_url("databases:detail", database.pk)
+            if database
+            else _url("databases:create") + (f"?group={group.pk}" if group else ""),
+            action="Add a database" if owner else "",
+        ),
+        Step(
+            "Add a destination",
+            destination is not None,
+            f"Copies go to “{destination.name}”."
+            if destination
+            else "Where the copies go: a local folder, an S3 bucket or an SFTP server.",
+            url=_url("databases:detail", destination.database_id) + "#destinations"
+            if destination
+            else _url("destinations:create", database.pk)
+            if database
+            else "",
+            action="Add a destination" if owner else "",
+        ),
+        Step(
+            "Schedule backups",
+            schedule is not None,
+            f"Schedule “{schedule.name}” is set." if schedule else "When backups run and how many are kept.",
+            url=_url("databases:detail", schedule.database_id) + "#schedules"
+            if schedule
+            else _url("schedules:create") + f"?database={db_for_next.pk}"
+            if db_for_next
+            else "",
+            action="Add a schedule" if owner else "",
+        ),
+        Step(
+            "Run the first backup",
+            False,
+            "Run one now and watch it on the database's page; it shows here when it has started.",
+            url=_url("backups:run", destination.database_id) if destination else "",
+            action="Run the first backup now" if operator else "",
+            post=True,
+        ),
+    ]
+    for step in steps:
+        step.state = "done" if step.done else "later"
+    first_open = next((s for s in steps if not s.done), None)
+    if first_open is not None:
+        first_open.state = "next"
+    return steps
+
+
+def _url(name: str, *args) -> str:
+    return reverse(name, args=args)
+
+
+def dashboard_context(user) -> dict:
+    """The first-run path while the user sees no backup at all, else the live numbers."""
+    if not Backup.objects.visible_to(user).exists():
+        return {"onboarding": onboarding_steps(user)}
+    return live_context(user)

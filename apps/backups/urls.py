@@ -6,6 +6,9 @@ app_name = "backups"
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
+    path("dashboard/live/", views.DashboardLiveView.as_view(), name="dashboard-live"),
+    path("backups/", views.BackupListView.as_view(), name="list"),
+    path("backups/<int:pk>/acknowledge/", views.BackupAcknowledgeView.as_view(), name="acknowledge"),
     path("backups/run/<int:database_id>/", views.BackupRunView.as_view(), name="run"),
     path("backups/activity/<int:database_id>/", views.DatabaseActivityView.as_view(), name="activity"),
     path("backups/<int:pk>/", views.BackupDetailView.as_view(), name="detail"),

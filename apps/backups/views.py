@@ -12,8 +12,10 @@ from django.views import View
 from django.views.generic import DetailView, TemplateView
 
 from apps.accounts.roles import Role
+from apps.backups.attention import acknowledge
 from apps.backups.context import activity_context, decorate
-from apps.backups.dashboard import dashboard_context
+from apps.backups.dashboard import dashboard_context, live_context
+from apps.backups.filters import BackupListFilter
 from apps.backups.models import Backup
 from apps.backups.services import (
     NO_DESTINATION,
@@ -26,6 +28,7 @@ from apps.backups.services import (
     request_verification,
 )
 from apps.common.filters import parse_id
+from apps.common.paging import CappedPaginator
 from apps.common.ui import ScopedObjectMixin, operable_group_ids, require_role
 from apps.databases.models import Database
 from apps.engines import get_engine
@@ -51,6 +54,46 @@ class DashboardView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), **dashboard_context(self.request.user)}
+
+
+class DashboardLiveView(LoginRequiredMixin, View):
+    """GET: the dashboard's numbers as a fragment, which the page re-reads every 30 s."""
+
+    def get(self, request):
+        response = render(request, "includes/dashboard_live.html", live_context(request.user))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class BackupListView(LoginRequiredMixin, View):
+    """GET: every backup the user can see, newest first, filtered, 50 a page.
+
+    Invalid filters (another group's id, a bad date) answer 400 with the form's errors and no rows.
+    """
+
+    PER_PAGE = 50
+    # The paginator counts at most this many rows (200 pages); older ones are reached with the
+    # date filter. A full COUNT(*) over 100 000 backups on every page view is what it avoids.
+    COUNT_CAP = 10_000
+
+    def get(self, request):
+        queryset = (
+            Backup.objects.visible_to(request.user)
+            .select_related("database", "database__group")
+            .prefetch_related("copies")
+            .order_by("-created_at", "-id")
+        )
+        filters = BackupListFilter(request.GET, queryset=queryset, request=request)
+        context: dict = {"filters": filters, "page": None, "backups": [], "paginator": None}
+        status = 200
+        if filters.is_valid():
+            paginator = CappedPaginator(filters.qs, self.PER_PAGE, cap=self.COUNT_CAP)
+            page = paginator.get_page(request.GET.get("page"))
+            context.update(page=page, paginator=paginator, backups=[decorate(b) for b in page.object_list])
+        else:
+            status = 400
+        context["filtered"] = any(request.GET.get(name) for name in filters.filters)
+        return render(request, "backups/backup_list.html", context, status=status)
 
 
 class BackupScopedMixin(ScopedObjectMixin):
@@ -89,6 +132,27 @@ class DatabaseActivityView(LoginRequiredMixin, View):
 
 
 # --- actions (POST) -----------------------------------------------------------------
+
+
+class BackupAcknowledgeView(BackupScopedMixin, View):
+    """POST: record that the caller saw this failed, partial or damaged backup (operator role)."""
+
+    http_method_names = ["post"]
+    required_role = Role.OPERATOR
+
+    def post(self, request, pk):
+        backup = self.get_object()
+        try:
+            acknowledge(backup, request.user, request.POST.get("note", ""))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                f"Backup #{backup.pk} of {backup.database.name} acknowledged: it leaves “Needs attention” "
+                "until another backup of it goes wrong.",
+            )
+        return redirect(_next_or(request, reverse("backups:dashboard")))
 
 
 class BackupRunView(LoginRequiredMixin, View):

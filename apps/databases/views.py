@@ -73,7 +73,8 @@ class DatabaseListView(LoginRequiredMixin, ListView):
         context["groups"] = Group.objects.visible_to(self.request.user).order_by("name")
         context["selected_group"] = self.selected_group
         owned = managed_group_ids(self.request.user)
-        context["can_add"] = owned is None or bool(owned)
+        # A database needs a group: not offered before one exists (a superuser owns every group).
+        context["can_add"] = Group.objects.exists() if owned is None else bool(owned)
         return context
 
 
@@ -101,7 +102,8 @@ class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             owned = managed_group_ids(request.user)
-            if owned is not None and not owned:
+            no_group = not Group.objects.exists() if owned is None else not owned
+            if no_group:
                 messages.info(request, "Databases belong to a group you own. Create a group first.")
                 return redirect("groups:create")
         return super().dispatch(request, *args, **kwargs)

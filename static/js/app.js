@@ -192,6 +192,36 @@
     if (el && el.hasAttribute("data-active")) schedule();
   }
 
+  /* -- periodic refresh: [data-refresh-url] re-read every data-refresh-seconds (default 30) --
+     The element is replaced by the fragment the URL answers (same id); nothing happens while the
+     tab is hidden or someone uses a menu, a field or a button inside it. */
+  function initRefresh(el) {
+    var id = el.id;
+    var seconds = parseInt(el.getAttribute("data-refresh-seconds"), 10) || 30;
+    function busy(node) {
+      return node.querySelector("details[open]") ||
+        (node.contains(document.activeElement) && document.activeElement !== document.body);
+    }
+    function tick() {
+      var current = document.getElementById(id);
+      if (!current || !current.hasAttribute("data-refresh-url")) return;
+      if (document.hidden || busy(current)) { setTimeout(tick, seconds * 1000); return; }
+      fetchText(current.getAttribute("data-refresh-url"))
+        .then(function (html) {
+          var holder = document.createElement("div");
+          holder.innerHTML = html.trim();
+          var fresh = holder.firstElementChild;
+          var now = document.getElementById(id);
+          // A signed-out session answers with the sign-in page: keep what is shown and stop.
+          if (!fresh || fresh.id !== id) { if (now) now.removeAttribute("data-refresh-url"); return; }
+          if (now && !busy(now)) now.replaceWith(fresh);
+        })
+        .catch(function () { /* the next tick tries again */ })
+        .then(function () { setTimeout(tick, seconds * 1000); });
+    }
+    setTimeout(tick, seconds * 1000);
+  }
+
   /* -- restore form: show the name to type -------------------------------------------- */
   function initRestore(select) {
     var hint = document.querySelector("[data-confirm-hint]");
@@ -220,5 +250,6 @@
       if (open) { open.open = false; open.querySelector("summary").focus(); }
     });
     initPolling();
+    document.querySelectorAll("[data-refresh-url][id]").forEach(initRefresh);
   });
 })();

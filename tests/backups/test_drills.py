@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -203,11 +204,16 @@ def test_the_database_page_shows_when_it_was_last_proven_restorable(backup, targ
     assert "Last proven restorable:" in page
 
 
-def test_the_dashboard_shows_when_each_database_was_last_proven_restorable(backup, target, client, user):
+def test_the_dashboard_counts_the_databases_proven_restorable_in_30_days(backup, target, client, user):
     client.force_login(user)
-    before = client.get("/").content.decode().count("no drill yet")
-    assert before >= 2  # the source and the scratch target
+
+    def proven() -> tuple[int, int]:
+        page = client.get("/").content.decode()
+        found = re.search(r'data-stat="proven"><span class="value">(\d+)/(\d+)<', page)
+        assert found, page
+        return int(found[1]), int(found[2])
+
+    none, total = proven()
+    assert none == 0 and total >= 2  # the source and the scratch target
     run_drill(services.request_drill(backup, target))
-    page = client.get("/").content.decode()
-    assert "Last proven restorable" in page
-    assert page.count("no drill yet") == before - 1  # the source now has its date
+    assert proven() == (1, total)  # the source now counts

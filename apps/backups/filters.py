@@ -1,0 +1,85 @@
+"""The filters of the backups page (/backups/): group, database, status, trigger and a date range.
+
+The group and database choices are the caller's own (groups are tenants): another group's id is
+a form error ("Select a valid choice"), never a way to list its backups.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+import django_filters
+from django import forms
+from django.utils import timezone
+
+from apps.backups.models import Backup
+from apps.databases.models import Database
+from apps.groups.models import Group
+
+
+def _groups(request):
+    return Group.objects.visible_to(request.user).order_by("name", "id") if request else Group.objects.none()
+
+
+def _databases(request):
+    if not request:
+        return Database.objects.none()
+    return (
+        Database.objects.visible_to(request.user)
+        .select_related("group")
+        .order_by("group__name", "name", "id")
+    )
+
+
+class DatabaseChoiceField(django_filters.fields.ModelChoiceField):
+    """Databases named with their group: two groups may each have a "shop"."""
+
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} ({obj.group.name})"
+
+
+class DatabaseFilter(django_filters.ModelChoiceFilter):
+    field_class = DatabaseChoiceField
+
+
+class BackupListForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("The “from” date must be on or before the “to” date.")
+        return data
+
+
+def _day_start(value) -> datetime:
+    return timezone.make_aware(datetime.combine(value, time.min), timezone.get_current_timezone())
+
+
+def _day_end(value) -> datetime:
+    return timezone.make_aware(datetime.combine(value, time.max), timezone.get_current_timezone())
+
+
+class BackupListFilter(django_filters.FilterSet):
+    group = django_filters.ModelChoiceFilter(
+        field_name="database__group", queryset=_groups, empty_label="All groups", label="Group"
+    )
+    database = DatabaseFilter(queryset=_databases, empty_label="All databases", label="Database")
+    status = django_filters.ChoiceFilter(choices=Backup.Status.choices, empty_label="Any status")
+    trigger = django_filters.ChoiceFilter(choices=Backup.Trigger.choices, empty_label="Any trigger")
+    since = django_filters.DateFilter(
+        method="filter_since", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = django_filters.DateFilter(
+        method="filter_until", label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    class Meta:
+        model = Backup
+        fields = ["group", "database", "status", "trigger", "since", "until"]
+        form = BackupListForm
+
+    def filter_since(self, queryset, name, value):
+        return queryset.filter(created_at__gte=_day_start(value))
+
+    def filter_until(self, queryset, name, value):
+        return queryset.filter(created_at__lte=_day_end(value))
