@@ -174,12 +174,21 @@ def is_builtin_archive(head: bytes) -> bool:
 
 
 def load_database(
-    db: Database[Doc], source: Readable, *, deadline: float | None = None, timeout: float = 0
+    db: Database[Doc],
+    source: Readable,
+    *,
+    deadline: float | None = None,
+    timeout: float = 0,
+    prefix: str = "",
+    views: list[Doc] | None = None,
 ) -> dict[str, int]:
     """Load an archive from `source` into pymongo Database `db`, streaming; return the trailer counts.
 
-    Raises ArchiveError (an EngineError) for a malformed or truncated
-    archive; pymongo errors propagate to the caller.
+    `prefix` goes before every collection's name (staging collections that the
+    caller renames afterwards); with a `views` list, views are not created but
+    their headers appended to it (a view cannot be renamed). Raises
+    ArchiveError (an EngineError) for a malformed or truncated archive;
+    pymongo errors propagate to the caller.
     """
     reader = _Reader(source)
     if reader.exact(len(MAGIC), "the header") != MAGIC:
@@ -201,7 +210,7 @@ def load_database(
         nonlocal batch, batch_bytes
         if batch:
             assert current is not None  # documents are only read inside a collection
-            db[current["name"]].insert_many(batch, ordered=True, bypass_document_validation=True)
+            db[prefix + current["name"]].insert_many(batch, ordered=True, bypass_document_validation=True)
             batch, batch_bytes = [], 0
 
     while True:
@@ -226,7 +235,10 @@ def load_database(
                 )
             current = reader.document("a collection header")
             count = 0
-            _create(db, current)
+            if views is not None and current.get("type") == "view":
+                views.append(current)
+            else:
+                _create(db, current, prefix)
         elif kind == b"C":
             end = reader.document("a collection end")
             if current is None or end.get("name") != current["name"]:
@@ -238,7 +250,7 @@ def load_database(
                     f"documents, {count} were read"
                 )
             if current.get("indexes"):
-                db.command({"createIndexes": current["name"], "indexes": current["indexes"]})
+                db.command({"createIndexes": prefix + current["name"], "indexes": current["indexes"]})
             collections += 1
             documents += count
             current = None
@@ -262,12 +274,12 @@ def load_database(
             )
 
 
-def _create(db: Database[Doc], header: Doc) -> None:
+def _create(db: Database[Doc], header: Doc, prefix: str = "") -> None:
     name = header.get("name")
     if not isinstance(name, str) or not name:
         raise ArchiveError("the archive is corrupt: a collection header without a name")
     header.setdefault("type", "collection")
-    db.drop_collection(name)
-    command: dict[str, Any] = {"create": name}
+    db.drop_collection(prefix + name)
+    command: dict[str, Any] = {"create": prefix + name}
     command.update(header.get("options") or {})
     db.command(command)

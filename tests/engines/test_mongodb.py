@@ -399,8 +399,9 @@ def test_it_runs_mongodump_with_a_private_config_file_when_it_is_on_path(
 
 
 def test_it_sends_a_mongodump_archive_to_mongorestore_and_a_builtin_one_to_the_loader(
-    engine, remote, tmp_path, workdir, monkeypatch
+    engine, mongo_databases, tmp_path, workdir, monkeypatch
 ):
+    remote = mongo_databases("bm_dst")  # the staging collections are renamed on a real server
     received = tmp_path / "stdin.bin"
     fake_tool(
         tmp_path / "bin", "mongorestore", f'printf "%s\\n" "$@" > {tmp_path / "argv"}\ncat > {received}\n'
@@ -409,7 +410,11 @@ def test_it_sends_a_mongodump_archive_to_mongorestore_and_a_builtin_one_to_the_l
     payload = MONGODUMP_MAGIC + os.urandom(3 * 1024 * 1024)
     engine.restore(remote, io.BytesIO(payload), timeout=30, workdir=workdir)
     assert received.read_bytes() == payload
-    assert "--drop" in (tmp_path / "argv").read_text().splitlines()
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert "--drop" in argv
+    assert [a for a in argv if a.startswith("--nsTo=")][0].startswith(
+        f"--nsTo={remote.database_name}.__bm_restore_"
+    )
     assert list(workdir.iterdir()) == []
 
 
@@ -424,8 +429,9 @@ def test_it_names_mongorestore_when_a_mongodump_backup_cannot_be_restored(
 
 
 def test_it_reports_mongorestore_failures_with_the_tools_message(
-    engine, remote, tmp_path, workdir, monkeypatch
+    engine, mongo_databases, tmp_path, workdir, monkeypatch
 ):
+    remote = mongo_databases("bm_dst")
     fake_tool(
         tmp_path / "bin",
         "mongorestore",
