@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 from django import forms
 
 from apps.databases.models import Database
 from apps.engines import ConnectionInfo
+from apps.groups import locations
 from apps.groups.models import Group
 from apps.keys.models import GroupKey
 
 CONNECTION_FIELDS = ("engine", "host", "port", "database_name", "username", "password")
+
+
+def sqlite_examples(group_ids) -> dict[str, str]:
+    """{group id: an example SQLite file path in that group's own SQLite folder}."""
+    examples = {}
+    for group_id in group_ids:
+        folders = locations.default_paths(group_id, locations.SQLITE)
+        if folders:
+            examples[str(group_id)] = os.path.join(folders[0], "app.sqlite3")
+    return examples
 
 
 class DatabaseForm(forms.ModelForm):
@@ -60,6 +74,10 @@ class DatabaseForm(forms.ModelForm):
         self.fields[
             "database_name"
         ].help_text = "For SQLite, the absolute path of the database file on this server."
+        # The SQLite placeholder is a path the group would accept (app.js shows the chosen group's).
+        self.fields["database_name"].widget.attrs["data-sqlite-examples"] = json.dumps(
+            sqlite_examples(groups.values_list("pk", flat=True))
+        )
         self.fields["host"].widget.attrs["autocomplete"] = "off"
         self.fields["username"].widget.attrs["autocomplete"] = "off"
         # Keys of the groups offered above; the model checks the key is of the chosen group.

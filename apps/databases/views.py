@@ -27,7 +27,7 @@ from apps.destinations.forms import DestinationForm
 from apps.destinations.paths import allowed_roots
 from apps.engines import ENGINES
 from apps.groups.models import Group
-from apps.schedules.context import retention_preview
+from apps.schedules.context import describe_all, retention_preview, with_last_result
 
 
 class DatabaseScopedMixin(ScopedObjectMixin):
@@ -160,9 +160,10 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
         context = super().get_context_data(**kwargs)
         db = self.object
         context["destinations"] = db.destinations.annotate(copy_count=Count("copies")).order_by("name")
-        context["schedules"] = schedules = list(db.schedules.order_by("name"))
+        context["schedules"] = schedules = describe_all(with_last_result(db.schedules.order_by("name")))
         for schedule in schedules:
             schedule.retention = retention_preview(schedule)
+            schedule.can_operate, schedule.can_manage = context["can_operate"], context["can_manage"]
         context.update(activity_context(db, context))
         if context["can_manage"]:
             context["destination_form"] = DestinationForm(database=db)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
 from apps.backups import retention
 from apps.backups.models import Backup
-from apps.schedules.models import Schedule
+from apps.schedules import cron
+from apps.schedules.models import Schedule, ScheduleRun
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +46,25 @@ def retention_preview(schedule: Schedule) -> dict:
             }
         )
     return {"active": True, "delete": rows, "error": ""}
+
+
+def with_last_result(schedules: QuerySet) -> QuerySet:
+    """Annotate each schedule with its newest backup: last_backup_id, last_backup_status, last_backup_at.
+
+    Read through the schedule's runs, newest slot first: the (schedule, slot_at) unique index
+    answers each row with one index probe, however many backups the schedule made.
+    """
+    runs = ScheduleRun.objects.filter(schedule=OuterRef("pk"), backup__isnull=False).order_by("-slot_at")
+    return schedules.annotate(
+        last_backup_id=Subquery(runs.values("backup_id")[:1]),
+        last_backup_status=Subquery(runs.values("backup__status")[:1]),
+        last_backup_at=Subquery(runs.values("backup__created_at")[:1]),
+    )
+
+
+def describe_all(schedules) -> list:
+    """The schedules as a list, each with `reading`: its cron rule in plain English."""
+    schedules = list(schedules)
+    for schedule in schedules:
+        schedule.reading = cron.describe(schedule.cron_expression) if schedule.cron_expression else ""
+    return schedules

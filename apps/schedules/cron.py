@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from cron_descriptor import ExpressionDescriptor, Options
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 PRESETS = {
@@ -17,13 +18,71 @@ PRESETS = {
 }
 
 
+# Presets that may run at a chosen time of day: the shape their expression keeps (minute, hour,
+# day of month, month, weekday; "N" is a number, "*" itself).
+TIMED_PRESETS = {
+    "daily": ("N", "N", "*", "*", "*"),
+    "weekly": ("N", "N", "*", "*", "N"),
+    "monthly": ("N", "N", "N", "*", "*"),
+}
+# Bounds of (minute, hour, day of month, weekday); a monthly day stops at 28 so it runs every month.
+_BOUNDS = ((0, 59), (0, 23), (1, 28), None, (0, 6))
+
+
 class CronError(ValueError):
     """An invalid cron expression or timezone; the message says what is wrong."""
 
 
+def preset_parts(interval: str, expr: str | None) -> dict | None:
+    """{"minute", "hour", "day", "weekday"} when `expr` has the timed preset's shape, else None.
+
+    "30 2 * * *" is daily at 02:30; "0 6 * * 1" weekly on Monday at 06:00; "15 3 1 * *" monthly
+    on day 1 at 03:15. Anything else (ranges, steps, a day 29-31) is not a preset's.
+    """
+    shape = TIMED_PRESETS.get(interval)
+    fields = (expr or "").split()
+    if shape is None or len(fields) != 5:
+        return None
+    values: list[int | None] = []
+    for field, kind, bounds in zip(fields, shape, _BOUNDS, strict=True):
+        if kind == "*":
+            if field != "*":
+                return None
+            values.append(None)
+            continue
+        if not (field.isascii() and field.isdigit()) or bounds is None or not bounds[0] <= int(field) <= bounds[1]:
+            return None
+        values.append(int(field))
+    minute, hour, day, _, weekday = values
+    return {"minute": minute, "hour": hour, "day": day, "weekday": weekday}
+
+
+def preset_expression(
+    interval: str, *, hour: int = 0, minute: int = 0, weekday: int = 0, day: int = 1
+) -> str:
+    """The expression of a timed preset (daily, weekly, monthly) at hour:minute; weekday 0 is Sunday."""
+    if interval == "daily":
+        expr = f"{minute} {hour} * * *"
+    elif interval == "weekly":
+        expr = f"{minute} {hour} * * {weekday}"
+    elif interval == "monthly":
+        expr = f"{minute} {hour} {day} * *"
+    else:
+        raise CronError(f"{interval!r} has no time of day")
+    if preset_parts(interval, expr) is None:
+        raise CronError(f"{expr!r} is out of range for a {interval} schedule")
+    return expr
+
+
 def expression_for(interval: str, custom: str | None) -> str:
-    """Return the preset's expression for interval, or the custom expression."""
+    """Return the preset's expression for interval, or the custom expression.
+
+    A timed preset keeps an expression of its own shape (daily at 02:30 is "30 2 * * *");
+    any other expression given with a preset is replaced by the preset's default.
+    """
     if interval in PRESETS:
+        if interval in TIMED_PRESETS and preset_parts(interval, custom) is not None:
+            return " ".join((custom or "").split())
         return PRESETS[interval]
     if interval != "custom":
         raise CronError(f"unknown interval {interval!r}; use one of {', '.join([*PRESETS, 'custom'])}")
@@ -137,3 +196,13 @@ def _wall_to_utc(wall: datetime, zone: ZoneInfo, both_folds: bool) -> list[datet
     if late != early and both_folds:
         return sorted({early, late})
     return [early]
+
+
+def describe(expr: str) -> str:
+    """A plain-English reading of a cron expression ("At 02:30, only on Monday"), or "" if none."""
+    try:
+        options = Options()
+        options.use_24hour_time_format = True
+        return ExpressionDescriptor(expr, options).get_description()
+    except Exception:  # noqa: BLE001 - a reading is a courtesy; an odd expression just has none
+        return ""

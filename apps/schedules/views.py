@@ -9,16 +9,18 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView
 
+from apps.accounts.models import Membership
 from apps.accounts.roles import Role
 from apps.common.filters import parse_id
-from apps.common.ui import ScopedObjectMixin, require_role
+from apps.common.ui import RANK, ScopedObjectMixin, require_role
 from apps.databases.models import Database
 from apps.schedules import cron
-from apps.schedules.context import retention_preview
-from apps.schedules.forms import ScheduleForm
+from apps.schedules.context import describe_all, retention_preview, with_last_result
+from apps.schedules.forms import ScheduleForm, rule_expression
 from apps.schedules.models import Schedule
 
 PREVIEW_COUNT = 5
@@ -42,15 +44,29 @@ class ScheduleScopedMixin(ScopedObjectMixin):
 
 
 class ScheduleListView(LoginRequiredMixin, ListView):
+    """Every schedule the caller sees, its rule in words, its last result, and what the caller may do."""
+
     template_name = "schedules/schedule_list.html"
     context_object_name = "schedules"
 
     def get_queryset(self):
-        return (
+        return with_last_result(
             Schedule.objects.visible_to(self.request.user)
             .select_related("database", "database__group")
             .order_by("database__name", "name")
         )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        roles = dict(Membership.objects.filter(user=user).values_list("group_id", "role"))
+        schedules = describe_all(context["schedules"])
+        for s in schedules:
+            rank = RANK[Role.OWNER] if user.is_superuser else RANK.get(roles.get(s.database.group_id, ""), 0)
+            s.can_operate = rank >= RANK[Role.OPERATOR]
+            s.can_manage = rank >= RANK[Role.OWNER]
+        context["schedules"] = schedules
+        return context
 
 
 class _ScheduleFormMixin:
@@ -62,7 +78,12 @@ class _ScheduleFormMixin:
         context["database"] = self.database
         form = context["form"]
         context["preview"] = preview_for(
-            form["interval_value"].value(), form["cron_expression"].value(), form["timezone"].value()
+            form["interval_value"].value(),
+            form["cron_expression"].value(),
+            form["timezone"].value(),
+            at=form["run_time"].value(),
+            weekday=form["run_weekday"].value(),
+            day=form["run_day"].value(),
         )
         context["presets"] = cron.PRESETS
         return context
@@ -126,6 +147,13 @@ class ScheduleDeleteView(ScheduleScopedMixin, DeleteView):
 class ScheduleToggleView(ScheduleScopedMixin, View):
     http_method_names = ["post"]
 
+    def get_success_url(self):
+        # From the schedules list, back to it; otherwise to the database page.
+        nxt = self.request.POST.get("next", "")
+        if nxt and url_has_allowed_host_and_scheme(nxt, {self.request.get_host()}, self.request.is_secure()):
+            return nxt
+        return super().get_success_url()
+
     def post(self, request, pk):
         self.object = s = self.get_object()
         s.enabled = not s.enabled
@@ -140,18 +168,26 @@ class ScheduleToggleView(ScheduleScopedMixin, View):
         return redirect(self.get_success_url())
 
 
-def preview_for(interval, custom, tz_name) -> dict:
-    """The next runs for the given form values, in the schedule's zone and in UTC, or the error."""
+def preview_for(interval, custom, tz_name, *, at=None, weekday=None, day=None) -> dict:
+    """The next runs for the given form values, in the schedule's zone and in UTC, or the error.
+
+    With the rule in plain English ("At 02:30, only on Monday") as `description`.
+    """
     if not interval:
         return {}
     tz_name = tz_name or "UTC"
     try:
-        expr = cron.expression_for(interval, custom)
+        expr = rule_expression(interval, custom, at, weekday, day)
         runs = cron.next_runs(expr, tz_name, timezone.now(), PREVIEW_COUNT)
         zone = cron.validate_timezone(tz_name)
     except cron.CronError as exc:
         return {"error": str(exc)}
-    return {"expression": expr, "timezone": tz_name, "runs": [(r.astimezone(zone), r) for r in runs]}
+    return {
+        "expression": expr,
+        "description": cron.describe(expr),
+        "timezone": tz_name,
+        "runs": [(r.astimezone(zone), r) for r in runs],
+    }
 
 
 class SchedulePreviewView(LoginRequiredMixin, View):
@@ -159,7 +195,13 @@ class SchedulePreviewView(LoginRequiredMixin, View):
 
     def get(self, request):
         q = request.GET
-        context = {
-            "preview": preview_for(q.get("interval_value"), q.get("cron_expression"), q.get("timezone"))
-        }
+        preview = preview_for(
+            q.get("interval_value"),
+            q.get("cron_expression"),
+            q.get("timezone"),
+            at=q.get("run_time"),
+            weekday=q.get("run_weekday"),
+            day=q.get("run_day"),
+        )
+        context = {"preview": preview}
         return render(request, "includes/schedule_preview.html", context)

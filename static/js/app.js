@@ -40,6 +40,13 @@
     var nameInput = form.querySelector("[data-label-sqlite]");
     var nameLabel = nameInput ? form.querySelector("label[for='" + nameInput.id + "']") : null;
     var portInput = form.querySelector("input[name=port]");
+    var groupSelect = form.querySelector("select[name=group]");
+    // A SQLite path the chosen group accepts (its own folder), as the form computed it.
+    function sqliteExample() {
+      var examples = {};
+      try { examples = JSON.parse(nameInput.getAttribute("data-sqlite-examples") || "{}"); } catch (e) { /* none */ }
+      return examples[groupSelect ? groupSelect.value : ""] || "";
+    }
     var ports = {};
     try { ports = JSON.parse(document.getElementById("engine-ports").textContent); } catch (e) { /* none */ }
     function apply() {
@@ -52,11 +59,12 @@
       if (nameInput && nameLabel) {
         var sqlite = engine === "sqlite";
         nameLabel.textContent = nameInput.getAttribute(sqlite ? "data-label-sqlite" : "data-label-other");
-        nameInput.placeholder = sqlite ? "/var/lib/app/data.sqlite3" : "";
+        nameInput.placeholder = sqlite ? sqliteExample() : "";
       }
       if (portInput) portInput.placeholder = ports[engine] ? "default " + ports[engine] : "default";
     }
     select.addEventListener("change", apply);
+    if (groupSelect) groupSelect.addEventListener("change", apply);
     apply();
   }
 
@@ -141,23 +149,40 @@
       var checked = form.querySelector("input[name=interval_value]:checked");
       return checked ? checked.value : "";
     }
-    function refresh() {
+    // The time-of-day fields of the daily/weekly/monthly presets show for their intervals only.
+    function showFields() {
       var iv = interval();
       custom.hidden = iv !== "custom";
+      form.querySelectorAll("[data-for-intervals]").forEach(function (el) {
+        el.hidden = el.getAttribute("data-for-intervals").split(" ").indexOf(iv) === -1;
+      });
+    }
+    function value(name) {
+      var el = form.querySelector("[name=" + name + "]");
+      return el ? el.value : "";
+    }
+    function refresh() {
+      showFields();
       var params = new URLSearchParams({
-        interval_value: iv,
+        interval_value: interval(),
         cron_expression: cronInput.value,
-        timezone: form.querySelector("[name=timezone]").value
+        timezone: value("timezone"),
+        run_time: value("run_time"),
+        run_weekday: value("run_weekday"),
+        run_day: value("run_day")
       });
       fetchText(url + "?" + params.toString())
         .then(function (html) { target.innerHTML = html; })
         .catch(function (err) { target.textContent = err.message; });
     }
-    form.querySelectorAll("input[name=interval_value], [name=timezone]").forEach(function (el) {
-      el.addEventListener("change", refresh);
+    form.querySelectorAll(
+      "input[name=interval_value], [name=timezone], [name=run_time], [name=run_weekday], [name=run_day]"
+    ).forEach(function (el) { el.addEventListener("change", refresh); });
+    form.querySelectorAll("[name=run_time], [name=run_day]").forEach(function (el) {
+      el.addEventListener("input", debounce(refresh, 250));
     });
     cronInput.addEventListener("input", debounce(refresh, 250));
-    custom.hidden = interval() !== "custom";
+    showFields();
   }
 
   /* -- live activity: poll a fragment every 2 s while something runs ---------------- */

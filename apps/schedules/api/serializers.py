@@ -6,6 +6,7 @@ from rest_framework import serializers
 from apps.accounts import roles
 from apps.common.serializers import StrictSerializerMixin, ValidatedModelSerializer
 from apps.databases.models import Database
+from apps.schedules import cron
 from apps.schedules.models import Schedule
 
 
@@ -36,6 +37,8 @@ class ScheduleSerializer(ValidatedModelSerializer):
     keep_weekly = serializers.IntegerField(required=False, allow_null=True)
     keep_monthly = serializers.IntegerField(required=False, allow_null=True)
     keep_yearly = serializers.IntegerField(required=False, allow_null=True)
+    # The rule in plain English ("At 02:30, only on Monday"), read from the saved expression.
+    cron_description = serializers.SerializerMethodField()
 
     class Meta:
         model = Schedule
@@ -45,6 +48,7 @@ class ScheduleSerializer(ValidatedModelSerializer):
             "name",
             "interval_value",
             "cron_expression",
+            "cron_description",
             "timezone",
             "enabled",
             "next_run_at",
@@ -60,6 +64,9 @@ class ScheduleSerializer(ValidatedModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "next_run_at", "last_run_at", "created_at", "updated_at"]
+
+    def get_cron_description(self, obj: Schedule) -> str:
+        return cron.describe(obj.cron_expression) if obj.cron_expression else ""
 
     def validate_database_id(self, value: int) -> int:
         request = self.context["request"]
