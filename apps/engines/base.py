@@ -81,6 +81,8 @@ class Engine(ABC):
     atomic_restore: ClassVar[bool] = False
     # What a restore replaces in the target, and what it leaves (said on the restore page).
     restore_scope: ClassVar[str] = "The objects in the backup replace those of the same name in the target."
+    # What a clean restore (restore(..., clean=True)) does, or None when the engine has none.
+    clean_scope: ClassVar[str | None] = None
 
     @abstractmethod
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
@@ -158,4 +160,5 @@ class DumpStream(ABC):
 #       Load a dump produced by dump() (already decompressed) from the
 #       readable binary stream `source` into the target database, streaming.
 #       Raise EngineError on any tool error; never return normally when the
-#       tool reported an error.
+#       tool reported an error. Engines with a `clean_scope` also take
+#       `clean=True`: afterwards nothing that is not in the backup remains.

@@ -11,6 +11,7 @@ mistaken for an option or a connection string.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from apps.engines.base import ConnectionInfo, ConnectionResult, DumpStream, Engine, EngineError, Readable
@@ -19,6 +20,7 @@ from apps.engines.process import (
     find_tool,
     private_file,
     remove_files,
+    run_through,
     run_with_stdin,
 )
 
@@ -38,6 +40,11 @@ class PostgresEngine(Engine):
         "Every table, view and other object in the backup is dropped and recreated with the backup's "
         "data, in one transaction (a failure changes nothing). Objects that are not in the backup stay "
         "as they are."
+    )
+    clean_scope = (
+        "Every schema of the target (public included) is dropped with everything in it — tables, views, "
+        "functions, types, extensions — and the backup is restored in its place, in one transaction (a "
+        "failure changes nothing): nothing that is not in the backup remains."
     )
     # Where Debian/Ubuntu keep versioned client tools when they are not on PATH.
     fallback_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin/{tool}",)
@@ -80,8 +87,35 @@ class PostgresEngine(Engine):
             describe=_describe,
         )
 
-    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
-        """Stream a custom-format archive into pg_restore; raise EngineError on any error it reports."""
+    def clean_restore_commands(
+        self, conn: ConnectionInfo, pg_restore: str = "pg_restore", psql: str = "psql"
+    ) -> tuple[list[str], list[str]]:
+        """pg_restore turning the archive (stdin) into SQL, and psql running it in one transaction."""
+        return (
+            [pg_restore, "--no-owner", "-f", "-"],
+            [
+                psql,
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                "--no-password",
+                "-d",
+                conninfo(conn, self.default_port),
+            ],
+        )
+
+    def restore(
+        self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
+    ) -> None:
+        """Stream a custom-format archive into pg_restore; raise EngineError on any error it reports.
+
+        `clean`: in the same transaction, every schema of the target is dropped first (CLEAN_PRELUDE),
+        through pg_restore → SQL → psql --single-transaction.
+        """
+        if clean:
+            self._restore_clean(conn, source, timeout=timeout, workdir=workdir)
+            return
         argv = self.restore_command(conn, self.tool("pg_restore"))
         passfile = pgpass_file(conn, workdir)
         try:
@@ -97,6 +131,53 @@ class PostgresEngine(Engine):
             )
         finally:
             remove_files([passfile])
+
+    def _restore_clean(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
+        producer, consumer = self.clean_restore_commands(conn, self.tool("pg_restore"), self.tool("psql"))
+        passfile = pgpass_file(conn, workdir)
+        try:
+            run_through(
+                producer,
+                consumer,
+                source,
+                prelude=CLEAN_PRELUDE.encode(),
+                producer_tool="pg_restore",
+                consumer_tool="psql",
+                conn=conn,
+                timeout=timeout,
+                env={"PGPASSFILE": str(passfile)},
+                describe=_describe,
+            )
+        finally:
+            remove_files([passfile])
+
+    def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
+        """Create the (missing) database of `conn`, owned by the connecting user."""
+        import psycopg2
+        from psycopg2 import sql
+
+        try:
+            connection = psycopg2.connect(
+                host=conn.host or "127.0.0.1",
+                port=conn.port or self.default_port,
+                dbname="postgres",
+                user=conn.username,
+                password=conn.password,
+                connect_timeout=timeout,
+                application_name="backupmanager",
+            )
+        except psycopg2.OperationalError as exc:
+            raise EngineError(
+                conn.mask(_classify(str(exc), replace(conn, database_name="postgres")))
+            ) from None
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_database_name(conn))))
+        except psycopg2.Error as exc:
+            raise EngineError(conn.mask(f"postgresql: cannot create the database: {exc}".strip())) from None
+        finally:
+            connection.close()
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         import psycopg2
@@ -121,6 +202,45 @@ class PostgresEngine(Engine):
         finally:
             connection.close()
         return ConnectionResult(True, "Connected", server_version=version.split(" on ")[0])
+
+
+# Run by psql in the restore's transaction, before the archive's SQL: drop every schema (and all in
+# it), then give `public` back with its owner and privileges. Quiet: CASCADE lists what it drops.
+CLEAN_PRELUDE = r"""
+SET client_min_messages = warning;
+DO $bm_clean$
+DECLARE
+    owner text;
+    acl aclitem[];
+    item record;
+BEGIN
+    SELECT nspowner::regrole::text, nspacl INTO owner, acl FROM pg_namespace WHERE nspname = 'public';
+    FOR item IN
+        SELECT nspname FROM pg_namespace
+        WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', item.nspname);
+    END LOOP;
+    IF owner IS NOT NULL THEN
+        EXECUTE format('CREATE SCHEMA public AUTHORIZATION %s', owner);
+        FOR item IN SELECT grantee, privilege_type FROM aclexplode(acl) LOOP
+            EXECUTE format(
+                'GRANT %s ON SCHEMA public TO %s',
+                item.privilege_type,
+                CASE WHEN item.grantee = 0 THEN 'PUBLIC' ELSE item.grantee::regrole::text END
+            );
+        END LOOP;
+    END IF;
+END
+$bm_clean$;
+RESET client_min_messages;
+"""
+
+
+def _database_name(conn: ConnectionInfo) -> str:
+    if not conn.database_name:
+        raise EngineError("postgresql: no database name")
+    return conn.database_name
 
 
 def _classify(text: str, conn: ConnectionInfo) -> str:

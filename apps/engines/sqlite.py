@@ -114,6 +114,8 @@ class SQLiteEngine(Engine):
         "The whole database file is replaced by the backup's, once it arrived complete and checked: "
         "tables that are not in the backup are gone afterwards; a failure changes nothing."
     )
+    # Replacing the file already leaves nothing that is not in the backup.
+    clean_scope = restore_scope
 
     def check_connection(self, conn: ConnectionInfo, timeout: int) -> ConnectionResult:
         path = conn.database_name
@@ -198,10 +200,12 @@ class SQLiteEngine(Engine):
 
     # -- restore --------------------------------------------------------------
 
-    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
+    def restore(
+        self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
+    ) -> None:
         """Replace the target file atomically with the SQLite database read from `source`.
 
-        The target's folder must exist. Nothing at the target path changes
+        Always clean (the whole file is replaced). The target's folder must exist. Nothing at the target path changes
         unless the whole stream arrived and passed `PRAGMA integrity_check`.
         """
         target = conn.database_name
