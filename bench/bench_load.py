@@ -3,7 +3,7 @@
     bash -c 'set -euo pipefail; source bin/lib/servers.sh; bm_make_tmp; trap bm_stop_servers EXIT;
              bm_start_postgres; .venv/bin/python bench/bench_load.py'
     .venv/bin/python bench/bench_load.py --pg-url postgres://u:pw@host:port/postgres
-        [--clients 50] [--seconds 60] [--big-mb 1024] [--databases 500] [--backups 100000]
+        [--clients 50] [--seconds 60] [--warmup 10] [--big-mb 1024] [--databases 500] [--backups 100000]
 
 What it does, all on this machine:
 1. Creates a throwaway PostgreSQL metadata database, migrates it and seeds the catalogue
@@ -12,7 +12,8 @@ What it does, all on this machine:
    (the download) and a SQLite database of --big-mb MB (the busy phase's backup).
 2. Starts `bin/run` exactly as a user does (gunicorn with deploy/gunicorn.conf.py, DEBUG off,
    and the worker) on a free port.
-3. Idle phase: --clients concurrent keep-alive clients, each looping over the dashboard, the
+3. Idle phase (after --warmup seconds of the same load, not counted): --clients concurrent
+   keep-alive clients, each looping over the dashboard, the
    backups page, the API's backup list and the download, for --seconds.
 4. Busy phase: queues a backup of the big database and runs the same load while the worker
    dumps, compresses and writes it (until it finishes or --seconds pass).
@@ -272,7 +273,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def table(title: str, stats: Stats, elapsed: float) -> None:
-    print(f"\n{title} ({elapsed:.0f} s)")
+    total = sum(len(v) for v in stats.times.values())
+    print(f"\n{title} ({elapsed:.0f} s, {total / elapsed:.1f} requests/s)")
     print("| request | n | errors | p50 ms | p95 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |")
     for name in sorted(set(stats.times) | set(stats.errors)):
         xs = stats.times.get(name, [])
@@ -344,6 +346,8 @@ def run_outer(args) -> int:
             if probe.getresponse().status == 200:
                 paths.insert(1, ("GET /backups/ (page)", "/backups/"))
             probe.close()
+            # Warm-up, not counted: every gunicorn process imports and connects on its first requests.
+            run_load(port, cookie, paths, args.clients, args.warmup)
             print(f"bin/run on 127.0.0.1:{port}; load average before: {os.getloadavg()}")
             idle, idle_s = run_load(port, cookie, paths, args.clients, args.seconds)
             table(f"Idle: {args.clients} clients", idle, idle_s)
@@ -425,6 +429,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--warmup", type=float, default=10, help="seconds of load not counted, first")
     parser.add_argument("--big-mb", type=int, default=1024)
     parser.add_argument("--databases", type=int, default=500)
     parser.add_argument("--backups", type=int, default=100_000)
