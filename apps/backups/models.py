@@ -163,6 +163,13 @@ class BackupCopy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["backup", "destination"], name="copy_backup_dest_uniq"),
         ]
+        indexes = [
+            # The database page's destination health: each destination's newest finished copy
+            # (apps.backups.destination_health) ...
+            models.Index(fields=["destination", "-id"], name="copy_dest_newest_idx"),
+            # ... and its newest verification (verified_at IS NOT NULL, newest first).
+            models.Index(fields=["destination", "-verified_at"], name="copy_dest_verified_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.backup_id} → {self.destination_name} ({self.status})"

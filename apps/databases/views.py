@@ -15,6 +15,7 @@ from django.views.generic import CreateView, DeleteView, DetailView, ListView, U
 from apps.accounts.roles import Role
 
 # The backups table of the database page is the backups app's fragment (also polled alone).
+from apps.backups import destination_health
 from apps.backups.context import activity_context
 from apps.backups.models import Backup
 from apps.common.filters import parse_id
@@ -159,7 +160,10 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         db = self.object
-        context["destinations"] = db.destinations.annotate(copy_count=Count("copies")).order_by("name")
+        # Each destination's last copy, last verify and free space: red when one of them failed.
+        context["destinations"] = destination_health.health_of(
+            destination_health.with_health(db.destinations.order_by("name"))
+        )
         context["schedules"] = schedules = describe_all(with_last_result(db.schedules.order_by("name")))
         for schedule in schedules:
             schedule.retention = retention_preview(schedule)

@@ -123,3 +123,7 @@ class Storage(ABC):
     def secrets(self) -> list[str]:
         """Secrets this storage uses, for masking messages."""
         return []
+
+    def free_bytes(self) -> int | None:
+        """Free space where new files go, in bytes; None when this kind cannot tell (buckets, servers)."""
+        return None

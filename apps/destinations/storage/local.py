@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 from typing import BinaryIO
 
 from apps.common.paths import is_inside
@@ -116,6 +117,13 @@ class LocalStorage(Storage):
 
     def location_for(self, file_name: str) -> str:
         return os.path.join(self.directory, file_name)
+
+    def free_bytes(self) -> int | None:
+        """Free space of the folder's file system; None when the folder cannot be read."""
+        try:
+            return shutil.disk_usage(self.directory).free
+        except (OSError, ValueError):
+            return None
 
     def open_writer(self, file_name: str) -> LocalWriter:
         directory = self.directory
