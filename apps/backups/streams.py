@@ -27,7 +27,8 @@ class Workdir:
 
     Engines keep password files and SQLite snapshots here. A process killed
     with -9 cannot remove it: `remove_dead_workdirs()` (run when a worker
-    starts) removes the folders of processes that no longer exist.
+    starts, and every few minutes) removes the folders of processes that no longer
+    exist; a worker leaving with a job stuck in a thread removes its own first.
     """
 
     def __enter__(self) -> Path:
@@ -49,25 +50,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _run_folders(root: str | None) -> list[tuple[os.DirEntry, int | None]]:
+    """The run folders under `root` (default: the temp folder), each with its process id if named."""
+    try:
+        entries = list(os.scandir(root or tempfile.gettempdir()))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(WORKDIR_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid_text = entry.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+        found.append((entry, int(pid_text) if pid_text.isdigit() else None))
+    return found
+
+
 def remove_dead_workdirs(root: str | None = None) -> list[str]:
     """Remove the run folders whose process is gone (killed workers or commands); return them.
 
     Folders of a live process are left alone, so several workers on one host
     may start at any time. Folders of the old naming (no pid) are removed
-    when older than a day.
+    when older than a day. A worker runs it when it starts and every few minutes.
     """
-    root = root or tempfile.gettempdir()
     removed: list[str] = []
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(WORKDIR_PREFIX) or not entry.is_dir(follow_symlinks=False):
-            continue
-        pid_text = entry.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit():
-            if _pid_alive(int(pid_text)):
+    for entry, pid in _run_folders(root):
+        if pid is not None:
+            if _pid_alive(pid):
                 continue
         else:
             try:
@@ -77,6 +85,16 @@ def remove_dead_workdirs(root: str | None = None) -> list[str]:
                 continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(entry.path)
+    return removed
+
+
+def remove_own_workdirs(root: str | None = None) -> list[str]:
+    """Remove this process's run folders (a worker leaving with a job still stuck in a thread)."""
+    removed: list[str] = []
+    for entry, pid in _run_folders(root):
+        if pid == os.getpid():
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
     return removed
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from django.utils import timezone
 
 from apps.backups import lifecycle, runner, services
 from apps.backups.models import Backup, Restore, Verification
-from apps.backups.streams import WORKDIR_PREFIX, Workdir, remove_dead_workdirs
+from apps.backups.streams import WORKDIR_PREFIX, Workdir, remove_dead_workdirs, remove_own_workdirs
 from apps.notifications.models import NotificationChannel, NotificationLog
+from apps.schedules.worker import Maintenance
 from tests.backups.test_pipeline import BytesDump
 from tests.backups.test_runner import FakeEngine, files_in
 
@@ -170,6 +172,40 @@ def test_worker_start_removes_the_temp_folders_of_dead_processes_only(tmp_path):
 
     assert remove_dead_workdirs(str(tmp_path)) == [str(left)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, "unrelated"])
+
+
+def test_a_worker_leaving_with_a_stuck_job_removes_its_own_run_folders_only(tmp_path):
+    mine = tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-abc"
+    mine.mkdir()
+    (mine / "snapshot.sqlite3").write_bytes(b"x")
+    theirs = tmp_path / f"{WORKDIR_PREFIX}{os.getppid()}-def"  # a live process's
+    theirs.mkdir()
+
+    assert remove_own_workdirs(str(tmp_path)) == [str(mine)]
+    assert [p.name for p in tmp_path.iterdir()] == [theirs.name]
+
+
+@pytest.mark.django_db
+def test_a_running_worker_sweeps_dead_processes_run_folders_every_few_minutes(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    class Periods:  # only the run-folder sweep matters here
+        STALE_CHECK_EVERY = RETENTION_EVERY = PRUNE_EVERY = MAINTENANCE_EVERY = 1e9
+
+    maintenance = Maintenance(Periods())
+    try:
+        maintenance.step()  # the first sweep
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        left = tmp_path / f"{WORKDIR_PREFIX}{dead.pid}-abc"
+        left.mkdir()
+        maintenance.step()
+        assert left.exists()  # not due yet
+        maintenance._last["workdirs"] -= Maintenance.WORKDIR_SWEEP_EVERY
+        maintenance.step()
+    finally:
+        maintenance.stop()
+    assert not left.exists()
 
 
 def test_a_run_folder_carries_the_pid_of_its_process_and_is_private():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -12,9 +13,12 @@ from django.db import connections
 from django.utils import timezone
 
 from apps.backups import retention
+from apps.backups.streams import remove_dead_workdirs
 from apps.notifications import delivery, digest, notify
 from apps.schedules import worker_status
 from apps.schedules.worker.threads import safely
+
+log = logging.getLogger(__name__)
 
 
 class Maintenance:
@@ -27,6 +31,8 @@ class Maintenance:
     SENDERS = 4
     # How often a worker asks whether the weekly digest is due (WatchdogMark: once a week in all).
     DIGEST_CHECK_EVERY = 3600.0
+    # How often a worker removes the run folders of dead processes on its host (also at start).
+    WORKDIR_SWEEP_EVERY = 600.0
 
     def __init__(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -64,6 +70,10 @@ class Maintenance:
             safely(worker_status.prune)
         if self._due("digest", self.DIGEST_CHECK_EVERY):
             safely(digest.run_if_due)
+        if self._due("workdirs", self.WORKDIR_SWEEP_EVERY):
+            # Run folders of processes on this host that died (another worker, a killed command).
+            for path in safely(remove_dead_workdirs) or []:
+                log.info("removed %s, left by a process that died", path)
         # Claim only what the senders can start now: a claimed row waits "sending".
         self._in_flight = {f for f in self._in_flight if not f.done()}
         room = 2 * self.SENDERS - len(self._in_flight)
