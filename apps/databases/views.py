@@ -17,6 +17,7 @@ from apps.accounts.roles import Role
 # The backups table of the database page is the backups app's fragment (also polled alone).
 from apps.backups import destination_health
 from apps.backups.context import activity_context
+from apps.backups.database_chart import database_chart
 from apps.backups.models import Backup
 from apps.common.filters import parse_id
 from apps.common.ui import ScopedObjectMixin, managed_group_ids, require_role
@@ -169,6 +170,7 @@ class DatabaseDetailView(DatabaseScopedMixin, DetailView):
             schedule.retention = retention_preview(schedule)
             schedule.can_operate, schedule.can_manage = context["can_operate"], context["can_manage"]
         context.update(activity_context(db, context))
+        context["chart"] = database_chart(db)
         if context["can_manage"]:
             context["destination_form"] = DestinationForm(database=db)
             context["allowed_roots"] = allowed_roots(db.group_id)
