@@ -5,7 +5,8 @@ Seeds a fresh PostgreSQL metadata database with `manage.py seed_catalogue`'s log
 (apps.backups.seed: N databases, default 500, and M backups, default 100 000, over a year), then
 measures, through Django's full request stack (test Client, a session of a member of every group),
 p50/p95 of --requests requests (default 30) each of: the backup list with and without filters, the
-database and schedule lists, the dashboard, a database page, and the worker's scheduling pass
+database and schedule lists, the dashboard and its 30 s refresh fragment, the backups page (/backups/,
+first and deepest page, filters), a database page, and the worker's scheduling pass
 (claims.claim_due with nothing due, claims.next_due_at), beside /health as a baseline from the same
 run. Prints the number of SQL queries of each, the load average, and the EXPLAIN of the backup list's
 filter queries with the indexes they use; exits 1 when a list filter query uses no index.
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -135,7 +137,8 @@ def inner(args) -> dict:
     from django.utils import timezone
 
     from apps.accounts.models import Membership
-    from apps.backups.models import Backup, BackupCopy
+    from apps.backups.attention import troubled_backups
+    from apps.backups.models import Acknowledgement, Backup, BackupCopy
     from apps.backups.seed import seed_catalogue
     from apps.databases.models import Database
     from apps.groups.models import Group
@@ -160,6 +163,10 @@ def inner(args) -> dict:
         return call
 
     now = timezone.now()
+    # The dashboard's "Needs attention": the seed leaves ~5 % of the newest backups failed and
+    # ~5 % partial; a few acknowledged ones show beside them.
+    for backup in troubled_backups(user)[:5]:
+        Acknowledgement.objects.create(backup=backup, acknowledged_by=user)
 
     def scheduling_pass() -> None:
         assert claims.claim_due(timezone.now(), "bench-worker", limit=4) == []
@@ -182,6 +189,16 @@ def inner(args) -> dict:
         ("list", "GET /api/databases/?limit=50", request("/api/databases/?limit=50")),
         ("list", "GET /api/schedules/?limit=50", request("/api/schedules/?limit=50")),
         ("page", "GET / (dashboard)", request("/")),
+        ("page", "GET /dashboard/live/ (its 30 s refresh)", request("/dashboard/live/")),
+        ("page", "GET /backups/ (page 1 of the backups page)", request("/backups/")),
+        ("page", "GET /backups/?page=200 (the deepest page)", request("/backups/?page=200")),
+        ("page", "GET /backups/?status=failed", request("/backups/?status=failed")),
+        ("page", "GET /backups/?group=", request(f"/backups/?group={database.group_id}")),
+        (
+            "page",
+            "GET /backups/?database=&since=",
+            request(f"/backups/?database={database.pk}&since={(now - timedelta(days=90)).date()}"),
+        ),
         ("page", "GET /databases/<id>/", request(f"/databases/{database.pk}/")),
         ("worker", "claim_due (nothing due) + next_due_at", scheduling_pass),
     ]
@@ -215,6 +232,7 @@ def inner(args) -> dict:
         "databases": Database.objects.count(),
         "backups": Backup.objects.count(),
         "copies": BackupCopy.objects.count(),
+        "troubled": troubled_backups(user).count(),
         "seed_s": report.seconds,
         "requests": args.requests,
         "now": now.isoformat(),
@@ -263,7 +281,8 @@ def explain_list_filters(client, database_id: int) -> list[dict]:
 def report(r: dict) -> None:
     print(
         f"{r['vendor']} {r['server']}: {r['databases']} databases, {r['backups']} backups, {r['copies']} copies "
-        f"(seeded in {r['seed_s']:.1f} s); {r['requests']} requests each"
+        f"(seeded in {r['seed_s']:.1f} s); {r['requests']} requests each; "
+        f"{r['troubled']} databases need attention (5 of them acknowledged)"
     )
     print(
         "load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(

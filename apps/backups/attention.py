@@ -53,14 +53,31 @@ def troubled_backups(user) -> QuerySet[Backup]:
 
 
 def needs_attention(user, limit: int = 10, acknowledged_limit: int = 5) -> dict:
-    """Counts and the first rows of the unacknowledged and acknowledged troubles (three queries)."""
-    troubled = troubled_backups(user)
-    open_rows = troubled.filter(acknowledgement__isnull=True)
-    acked_rows = troubled.filter(acknowledgement__isnull=False)
+    """Counts and the first rows of the unacknowledged and acknowledged troubles, in two queries.
+
+    The first reads only (id, acknowledged when) of every troubled backup (at most one per
+    database); the second loads the few rows shown, by primary key.
+    """
+    pairs = list(troubled_backups(user).values_list("id", "acknowledgement__acknowledged_at"))
+    open_ids = [pk for pk, acked_at in pairs if acked_at is None]
+    acked = sorted(((at, pk) for pk, at in pairs if at is not None), reverse=True)
+    acked_ids = [pk for _, pk in acked]
+    shown = open_ids[:limit] + acked_ids[:acknowledged_limit]
+    by_id: dict[int, Backup] = {}
+    if shown:
+        rows = (
+            Backup.objects.filter(pk__in=shown)
+            .annotate(damaged=_damaged_copy())
+            .select_related(
+                "database", "database__group", "acknowledgement", "acknowledgement__acknowledged_by"
+            )
+        )
+        by_id = {b.pk: b for b in rows}
     return {
-        "open": list(open_rows[:limit]),
-        "open_count": open_rows.count(),
-        "acknowledged": list(acked_rows.order_by("-acknowledgement__acknowledged_at")[:acknowledged_limit]),
+        "open": [by_id[pk] for pk in open_ids[:limit] if pk in by_id],
+        "open_count": len(open_ids),
+        "acknowledged": [by_id[pk] for pk in acked_ids[:acknowledged_limit] if pk in by_id],
+        "acknowledged_count": len(acked_ids),
     }
 
 

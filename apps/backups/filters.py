@@ -11,6 +11,8 @@ from datetime import datetime, time
 import django_filters
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from apps.backups.models import Backup
 from apps.databases.models import Database
@@ -27,6 +29,7 @@ def _databases(request):
     return (
         Database.objects.visible_to(request.user)
         .select_related("group")
+        .only("id", "name", "group__id", "group__name")
         .order_by("group__name", "name", "id")
     )
 
@@ -83,3 +86,23 @@ class BackupListFilter(django_filters.FilterSet):
 
     def filter_until(self, queryset, name, value):
         return queryset.filter(created_at__lte=_day_end(value))
+
+
+def select_options(filters: BackupListFilter) -> dict[str, SafeString]:
+    """The <option>s of the group and database selects, built in one pass each.
+
+    Django's widget renders each option through a template (~0.1 ms apiece); a user of 500
+    databases would wait ~50 ms for the database select alone.
+    """
+    form = filters.form
+    options = {}
+    for name in ("group", "database"):
+        field = form.fields[name]
+        chosen = str(form[name].value() or "")
+        rows = (
+            (obj.pk, " selected" if str(obj.pk) == chosen else "", field.label_from_instance(obj))
+            for obj in field.queryset
+        )
+        empty = format_html('<option value="">{}</option>', field.empty_label)
+        options[name] = SafeString(empty + format_html_join("", '<option value="{}"{}>{}</option>', rows))
+    return options
