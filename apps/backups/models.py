@@ -194,6 +194,14 @@ class Restore(Run):
     # The age secret key given with the request when the group does not keep it; encrypted at
     # rest and blanked as soon as the run ends.
     identity = EncryptedTextField(blank=True, default="")
+    # Clean: afterwards nothing that is not in the backup remains in the target (the engine's
+    # clean_scope says how); otherwise only the backup's objects are replaced (restore_scope).
+    # (Not named `clean`: that is Model.clean(), which full_clean() calls.)
+    clean_restore = models.BooleanField(default=False)
+    # Restore as a new database: the worker creates the target's database on its server first.
+    create_target = models.BooleanField(default=False)
+    # The copies tried, in order: [{copy_id, destination_name, location, result}] ("" = restored).
+    attempts = models.JSONField(default=list, blank=True)
     objects = RestoreQuerySet.as_manager()
 
     class Meta:

@@ -95,6 +95,19 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
     timeout = timeout_for(target)
     deadline = Deadline(timeout, cancel)
     engine = get_engine(target.engine)
+    if restore.clean_restore and getattr(engine, "clean_scope", None) is None:
+        _finish_restore(restore, Restore.Status.FAILED, f"{target.engine} has no clean restore")
+        return
+    if restore.create_target:
+        try:
+            engine.create_database(conn, timeout=min(timeout, 60))
+        except EngineError as exc:
+            _finish_restore(
+                restore,
+                Restore.Status.FAILED,
+                clean_error(f"The new database could not be created: {exc}", secrets),
+            )
+            return
     # Atomic engines are verified while the copy streams in (one pass, the end held back until
     # the checksum matched); the others are verified in a first pass before the target is touched.
     one_pass = bool(getattr(engine, "atomic_restore", False))
@@ -116,6 +129,16 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         error, copy_at_fault = _restore_from(
             restore, copy, engine, conn, identities, deadline, cancel, on_progress, one_pass
         )
+        restore.attempts = [
+            *restore.attempts,
+            {
+                "copy_id": copy.pk,
+                "destination_name": copy.destination_name,
+                "location": copy.location,
+                "result": clean_error(error, secrets) if error else "",
+            },
+        ]
+        restore.save(update_fields=["attempts"])
         if not error:
             _finish_restore(restore, Restore.Status.COMPLETED, "")
             return
@@ -173,6 +196,8 @@ def _restore_from(
                     dump,
                     timeout=max(1, int(deadline.deadline - time.monotonic())),
                     workdir=workdir,
+                    # Only said when asked: an engine without a clean restore takes no such argument.
+                    **({"clean": True} if restore.clean_restore else {}),
                 )
             finally:
                 prefetch.close()

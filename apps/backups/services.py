@@ -23,6 +23,7 @@ from apps.backups.manifest import manifest_name
 from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.databases.rules import drill_target_problem
 from apps.destinations.storage import StorageError, StorageLocked, storage_for_copy
+from apps.engines import get_engine
 from apps.keys import services as keys
 
 log = logging.getLogger(__name__)
@@ -235,12 +236,15 @@ def queue_manual_backup(database, user) -> tuple[Backup, bool]:
     return backup, True
 
 
-def request_restore(backup: Backup, target_database, user, confirm, identity: str | None = None) -> Restore:
+def request_restore(
+    backup: Backup, target_database, user, confirm, identity: str | None = None, clean: bool = False
+) -> Restore:
     """Queue a restore of a backup into a target database (status pending).
 
     The target must use the backup's engine, the user must be an operator of
     the target's group, and `confirm` must repeat the target's database_name.
-    Raises ValidationError naming the field at fault.
+    `clean`: afterwards nothing that is not in the backup remains in the target
+    (for engines with a clean restore). Raises ValidationError naming the field at fault.
     """
     if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
         raise PermissionDenied("Restoring needs the operator role in this group.")
@@ -267,11 +271,17 @@ def request_restore(backup: Backup, target_database, user, confirm, identity: st
                 )
             }
         )
+    if clean and get_engine(target_database.engine).clean_scope is None:
+        raise ValidationError({"clean": f"{target_database.get_engine_display()} has no clean restore."})
     if not isinstance(confirm, str) or confirm != target_database.database_name:
         raise ValidationError(
             {"confirm": "Type the target's database name exactly to confirm that its data will be replaced."}
         )
     identity = _restore_identity(backup, identity)
+    return _queue_restore(backup, target_database, user, identity, clean_restore=bool(clean))
+
+
+def _queue_restore(backup: Backup, target_database, user, identity: str, **fields) -> Restore:
     with transaction.atomic():
         # The same row lock as delete_backup: a backup being deleted cannot gain a restore.
         if not Backup.objects.select_for_update().filter(pk=backup.pk).exists():
@@ -282,6 +292,7 @@ def request_restore(backup: Backup, target_database, user, confirm, identity: st
             identity=identity,
             status=Restore.Status.PENDING,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
+            **fields,
         )
 
 

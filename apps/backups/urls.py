@@ -16,4 +16,6 @@ urlpatterns = [
     path("backups/<int:pk>/download/", views.BackupDownloadView.as_view(), name="download"),
     path("backups/<int:pk>/delete/", views.BackupDeleteView.as_view(), name="delete"),
     path("backups/<int:pk>/restore/", views.BackupRestoreView.as_view(), name="restore"),
+    path("restores/<int:pk>/", views.RestoreDetailView.as_view(), name="restore-detail"),
+    path("restores/<int:pk>/status/", views.RestoreStatusView.as_view(), name="restore-status"),
 ]

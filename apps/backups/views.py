@@ -16,7 +16,7 @@ from apps.backups.attention import acknowledge
 from apps.backups.context import activity_context, decorate
 from apps.backups.dashboard import dashboard_context, live_context
 from apps.backups.filters import BackupListFilter, select_options
-from apps.backups.models import Backup
+from apps.backups.models import Backup, Restore
 from apps.backups.services import (
     NO_DESTINATION,
     BackupBusy,
@@ -277,8 +277,22 @@ class BackupDeleteView(BackupScopedMixin, DetailView):
         return redirect(back)
 
 
+def target_label(db: Database) -> str:
+    """How a restore target reads in a list: name, group, engine, where it is, which database."""
+    engine = get_engine(db.engine)
+    if not engine.uses_network:
+        return f"{db.name} ({db.group.name}) — {engine.label}, file {db.database_name}"
+    return (
+        f"{db.name} ({db.group.name}) — {engine.label}, {db.host or '127.0.0.1'}:{db.port or engine.default_port}, "
+        f"database {db.database_name}"
+    )
+
+
 class BackupRestoreView(BackupScopedMixin, DetailView):
-    """GET: choose a target database of the same engine and type its name; POST: queue the restore."""
+    """GET: choose a target database of the same engine (no default) and type its name; POST: queue it.
+
+    After a restore is queued the user lands on its own page (RestoreDetailView).
+    """
 
     required_role = Role.OPERATOR
     template_name = "backups/backup_restore.html"
@@ -296,11 +310,15 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["targets"] = self.targets(self.object)
-        context["restore_scope"] = get_engine(self.object.database.engine).restore_scope
+        engine = get_engine(self.object.database.engine)
+        context["targets"] = [(db, target_label(db)) for db in self.targets(self.object)]
+        context["restore_scope"] = engine.restore_scope
+        context["clean_scope"] = engine.clean_scope
         context.setdefault("errors", {})
-        context.setdefault("selected", self.object.database_id)
+        context.setdefault("selected", None)  # no default target: the user chooses one
         context.setdefault("confirm", "")
+        context.setdefault("clean", False)
+        context["selected_is_source"] = context["selected"] == self.object.database_id
         context["restorable"] = self.object.status in (Backup.Status.COMPLETED, Backup.Status.PARTIAL)
         return context
 
@@ -308,20 +326,84 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
         self.object = backup = self.get_object()
         raw = request.POST.get("target", "")
         confirm = request.POST.get("confirm", "")
+        clean = request.POST.get("scope") == "clean"
         target_id = parse_id(raw)
         target = self.targets(backup).filter(pk=target_id).first() if target_id else None
         try:
             restore = request_restore(
-                backup, target, request.user, confirm, identity=request.POST.get("identity") or None
+                backup,
+                target,
+                request.user,
+                confirm,
+                identity=request.POST.get("identity") or None,
+                clean=clean,
             )
         except ValidationError as exc:
             errors = {("target" if k == "target_database_id" else k): v for k, v in exc.message_dict.items()}
             context = self.get_context_data(
-                errors=errors, selected=target.pk if target else None, confirm=confirm
+                errors=errors, selected=target.pk if target else None, confirm=confirm, clean=clean
             )
             return self.render_to_response(context, status=400)
         messages.success(
             request,
-            f"Restore #{restore.pk} of backup #{backup.pk} into {target.name} queued; its progress shows below.",
+            f"Restore #{restore.pk} of backup #{backup.pk} into {target.name} queued; the worker starts it "
+            "within seconds and this page follows it.",
         )
-        return redirect(reverse("databases:detail", args=[target.pk]))
+        return redirect(reverse("backups:restore-detail", args=[restore.pk]))
+
+
+class RestoreDetailView(ScopedObjectMixin, DetailView):
+    """A restore's own page: status, timing, bytes, the tool's messages and the copies tried.
+
+    While the restore runs, the status block is re-read from RestoreStatusView every 2 s.
+    """
+
+    model = Restore
+    context_object_name = "restore"
+    template_name = "backups/restore_detail.html"
+
+    def scoped_queryset(self):
+        return Restore.objects.visible_to(self.request.user).select_related(
+            "target_database",
+            "target_database__group",
+            "backup",
+            "backup__database",
+            "requested_by",
+            "source_copy",
+        )
+
+    def group_id_of(self, obj) -> int:
+        return obj.target_database.group_id
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(restore_context(self.object))
+        return context
+
+
+class RestoreStatusView(RestoreDetailView):
+    """GET: the status block of a restore's page alone (polled while it runs)."""
+
+    template_name = "includes/restore_status.html"
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def restore_context(restore: Restore) -> dict:
+    engine = get_engine(restore.target_database.engine)
+    backup = restore.backup
+    total = backup.size_bytes if backup is not None else None
+    percent = None
+    if total and restore.status == Restore.Status.IN_PROGRESS:
+        percent = min(100, int(restore.bytes_done * 100 / total))
+    return {
+        "target_label": target_label(restore.target_database),
+        "scope": engine.clean_scope if restore.clean_restore else engine.restore_scope,
+        "active": restore.status in Restore.ACTIVE,
+        "total_bytes": total,
+        "percent": percent,
+        "into_source": backup is not None and backup.database_id == restore.target_database_id,
+    }

@@ -96,6 +96,10 @@ class Engine(ABC):
     def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
         """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error."""
 
+    def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
+        """Create the (missing) database of `conn` on its server, for a restore as a new database."""
+        raise EngineError(f"{self.label}: this engine cannot create a database")
+
     def test_connection(self, conn: ConnectionInfo, timeout: int = 5) -> ConnectionResult:
         """Run check_connection, time it, and make sure no secret leaks into the message."""
         started = time.monotonic()

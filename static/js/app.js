@@ -247,14 +247,23 @@
     setTimeout(tick, seconds * 1000);
   }
 
-  /* -- restore form: show the name to type -------------------------------------------- */
+  /* -- restore form: show the name to type, warn about the source, say what clean drops -- */
   function initRestore(select) {
-    var hint = document.querySelector("[data-confirm-hint]");
+    var form = select.form || document;
+    var warning = form.querySelector("[data-source-warning]");
+    var drops = form.querySelector("[data-confirm-drops]");
     function apply() {
       var opt = select.options[select.selectedIndex];
-      if (hint && opt) hint.textContent = opt.getAttribute("data-name");
+      var name = opt && opt.value ? opt.getAttribute("data-name") : "";
+      form.querySelectorAll("[data-confirm-hint]").forEach(function (hint) {
+        hint.textContent = name || hint.getAttribute("data-empty") || "";
+      });
+      if (warning) warning.hidden = !(opt && opt.getAttribute("data-source") === "true");
+      var clean = form.querySelector("[data-clean-choice]");
+      if (drops) drops.hidden = !(clean && clean.checked);
     }
     select.addEventListener("change", apply);
+    form.querySelectorAll("input[name=scope]").forEach(function (r) { r.addEventListener("change", apply); });
     apply();
   }
 

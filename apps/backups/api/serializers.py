@@ -75,9 +75,32 @@ class RestoreRequestSerializer(StrictSerializerMixin, serializers.Serializer):
         style={"input_type": "password"},
         help_text="The age secret key (AGE-SECRET-KEY-1…) of an encrypted backup, when the group does not keep it.",
     )
+    clean = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "false (default): the objects in the backup replace those of the same name and the target's "
+            "other objects stay. true: a clean restore — afterwards nothing that is not in the backup "
+            "remains in the target (PostgreSQL: every schema dropped and reloaded in one transaction; "
+            "MySQL: all tables and views swapped in one RENAME TABLE, other triggers, routines and events "
+            "dropped; MongoDB: other collections and views dropped; SQLite: always, the file is replaced)."
+        ),
+    )
+
+
+class RestoreAttemptSerializer(serializers.Serializer):
+    """One copy a restore read: where it was and what came of it ("" when it was restored)."""
+
+    copy_id = serializers.IntegerField(allow_null=True)
+    destination_name = serializers.CharField()
+    location = serializers.CharField(allow_blank=True)
+    result = serializers.CharField(allow_blank=True)
 
 
 class RestoreSerializer(serializers.ModelSerializer):
+    attempts = RestoreAttemptSerializer(many=True, read_only=True)
+    clean = serializers.BooleanField(source="clean_restore", read_only=True)
+
     class Meta:
         model = Restore
         fields = [
@@ -86,11 +109,14 @@ class RestoreSerializer(serializers.ModelSerializer):
             "target_database_id",
             "source_copy_id",
             "status",
+            "clean",
+            "create_target",
             "created_at",
             "started_at",
             "finished_at",
             "bytes_done",
             "error",
+            "attempts",
         ]
         read_only_fields = fields
 

@@ -170,7 +170,12 @@ class BackupViewSet(
                 {"target_database_id": [f"Database {data['target_database_id']} does not exist."]}
             )
         restore = services.request_restore(
-            backup, target, request.user, data["confirm"], identity=data.get("identity") or None
+            backup,
+            target,
+            request.user,
+            data["confirm"],
+            identity=data.get("identity") or None,
+            clean=data.get("clean", False),
         )
         return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 
