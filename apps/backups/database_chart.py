@@ -9,6 +9,7 @@ readable at 375 px instead of shrinking with the drawing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,8 +68,9 @@ def database_chart(database, limit: int = CHART_BACKUPS) -> DatabaseChart:
     rows = list(reversed(newest))
     chart = DatabaseChart(
         rows=newest,
-        size=_series("Size", rows, "size_bytes", bytes_human),
-        duration=_series("Duration", rows, "duration", seconds_human),
+        size=_series("Size", rows, "size_bytes", bytes_human, floor=1024),
+        # Whole seconds on the axis: a floor of 2 s labels sub-second runs 0 s, 1 s, 2 s.
+        duration=_series("Duration", rows, "duration", seconds_human, floor=2),
     )
     if rows:
         xs = _x_positions([r["created_at"] for r in rows])
@@ -79,21 +81,29 @@ def database_chart(database, limit: int = CHART_BACKUPS) -> DatabaseChart:
     return chart
 
 
-def _series(title: str, rows: list[dict], key: str, human) -> Series:
+def _nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 × 10^k at or above value: round numbers on the axis."""
+    exponent = 10 ** math.floor(math.log10(value))
+    for m in (1, 2, 2.5, 5, 10):
+        if value <= m * exponent:
+            return m * exponent
+    return 10 * exponent
+
+
+def _series(title: str, rows: list[dict], key: str, human, floor: float) -> Series:
     series = Series(title)
     xs = _x_positions([r["created_at"] for r in rows]) if rows else []
     values = [(x, r[key]) for x, r in zip(xs, rows, strict=True) if r[key] is not None]
     if not values:
         return series
-    top = max(v for _, v in values) or 1
+    top = _nice_ceiling(max(max(v for _, v in values), floor))
     pts = []
     for x, v in values:
-        y = PLOT_H - PLOT_H * 0.92 * v / top  # a little headroom above the largest value
+        y = PLOT_H - PLOT_H * v / top
         pts.append(f"{_num(x)},{_num(y)}")
         series.dots.append((_num(x), _num(y)))
     series.points = " ".join(pts)
-    scale = top / 0.92
-    series.grid = [(round(PLOT_TOP + PLOT_H * (1 - f)), human(scale * f)) for f in (0, 0.5, 1)]
+    series.grid = [(round(PLOT_TOP + PLOT_H * (1 - f)), human(top * f)) for f in (0, 0.5, 1)]
     low, high = min(v for _, v in values), max(v for _, v in values)
     series.summary = f"{title} of the last {len(values)} backups: from {human(low)} to {human(high)}, newest {human(values[-1][1])}."
     series.empty = False
