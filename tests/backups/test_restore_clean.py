@@ -107,3 +107,30 @@ def test_a_clean_restore_an_engine_cannot_do_fails_before_touching_the_target(ba
     assert restore.status == Restore.Status.FAILED
     assert restore.error == "sqlite has no clean restore"
     assert table_digest(target.database_name) == before
+
+
+def test_manage_py_restore_takes_clean_and_says_what_it_drops(backup, target):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="tables that are not in the backup are gone.*--yes"):
+        call_command("restore", str(backup.pk), "--target", str(target.pk), "--clean", stdout=StringIO())
+    assert not Restore.objects.exists()
+
+    call_command("restore", str(backup.pk), "--target", str(target.pk), "--clean", "--yes", stdout=StringIO())
+    restore = Restore.objects.get()
+    assert restore.clean_restore is True and restore.status == Restore.Status.COMPLETED
+
+
+def test_manage_py_restore_refuses_clean_for_an_engine_without_it(backup, target, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr(SQLiteEngine, "clean_scope", None)
+    with pytest.raises(CommandError, match="SQLite has no clean restore"):
+        call_command(
+            "restore", str(backup.pk), "--target", str(target.pk), "--clean", "--yes", stdout=StringIO()
+        )
+    assert not Restore.objects.exists()

@@ -13,6 +13,7 @@ from apps.backups.models import Backup, BackupCopy, Restore
 from apps.backups.restore import run_restore
 from apps.backups.services import RESTORABLE
 from apps.databases.models import Database
+from apps.engines import get_engine
 
 
 class Command(BaseCommand):
@@ -27,9 +28,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--destination", type=int, default=None, help="read the copy at this destination id"
         )
+        parser.add_argument(
+            "--clean",
+            action="store_true",
+            help="a clean restore: afterwards nothing that is not in the backup remains in the target",
+        )
         parser.add_argument("--yes", action="store_true", help="confirm that the target's data is replaced")
 
-    def handle(self, *args, backup_id: int, target: int, destination: int | None, yes: bool, **options):
+    def handle(
+        self,
+        *args,
+        backup_id: int,
+        target: int,
+        destination: int | None,
+        yes: bool,
+        clean: bool = False,
+        **options,
+    ):
         backup = Backup.objects.select_related("database").filter(pk=backup_id).first()
         if backup is None:
             raise CommandError(f"Backup {backup_id} does not exist")
@@ -49,10 +64,13 @@ class Command(BaseCommand):
             source_copy = backup.copies.filter(destination_id=destination).first()
             if source_copy is None or source_copy.status != BackupCopy.Status.COMPLETED:
                 raise CommandError(f"Backup #{backup.pk} has no saved copy at destination {destination}")
+        engine = get_engine(database.engine)
+        if clean and engine.clean_scope is None:
+            raise CommandError(f"{engine.label} has no clean restore")
         if not yes:
             raise CommandError(
-                f"This replaces the data of database {database.name!r} ({database.database_name}). "
-                "Run again with --yes to confirm."
+                f"This replaces the data of database {database.name!r} ({database.database_name}): "
+                f"{engine.clean_scope if clean else engine.restore_scope} Run again with --yes to confirm."
             )
         # In progress and owned by this process from the start: no worker picks it up meanwhile.
         restore = lifecycle.create_running(
@@ -62,6 +80,7 @@ class Command(BaseCommand):
             backup=backup,
             target_database=database,
             source_copy=source_copy,
+            clean_restore=clean,
         )
         if restore is None:
             raise CommandError(
