@@ -293,7 +293,7 @@ def populate(username: str, password: str) -> None:
             bytes_done=len(content),
         )
         ids["restore"] = restore.pk
-        Restore.objects.create(
+        failed_restore = Restore.objects.create(
             backup=partial,
             target_database=billing,
             status="failed",
@@ -303,6 +303,7 @@ def populate(username: str, password: str) -> None:
             finished_at=now - timedelta(minutes=10),
             error="pg_restore: error: could not connect to the server",
         )
+        ids["failed_restore"] = failed_restore.pk
         ids.update(
             shop=shop.pk,
             analytics=analytics.pk,

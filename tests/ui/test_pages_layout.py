@@ -107,7 +107,11 @@ PAGES = [
     Page("backup-partial", "/backups/{partial}/"),
     Page("backup-missing-copy", "/backups/{missing}/"),
     Page("backup-delete", "/backups/{missing}/delete/?files=1"),
+    Page("backups", "/backups/"),
+    Page("backups-failed", "/backups/?status=failed"),
     Page("restore", "/backups/{backup}/restore/"),
+    Page("restore-detail", "/restores/{restore}/"),
+    Page("restore-failed", "/restores/{failed_restore}/"),
     Page("restore-mistake", "/backups/{backup}/restore/", prepare=submit_wrong_restore_name),
     Page("tokens", "/accounts/tokens/"),
     Page("tokens-mistake", "/accounts/tokens/", prepare=submit_empty_token),
@@ -230,3 +234,60 @@ def test_every_page_fits_the_screen_and_passes_axe(site, browser, catalogue, wid
         )
         + ("\nJavaScript errors: " + json.dumps(errors) if errors else "")
     )
+
+
+# Runs before any script of the page: notes the theme attribute at the moment the parser inserts
+# the stylesheet, i.e. before anything can be painted with it.
+THEME_AT_STYLESHEET = """
+window.__themeAtStylesheet = 'no stylesheet seen';
+new MutationObserver((changes, observer) => {
+  for (const change of changes) for (const node of change.addedNodes) {
+    if (node.tagName === 'LINK' && node.rel === 'stylesheet') {
+      window.__themeAtStylesheet = document.documentElement.getAttribute('data-theme') || '';
+      observer.disconnect();
+      return;
+    }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def test_the_theme_toggle_overrides_the_system_is_remembered_and_shows_before_the_first_paint(
+    site, browser, catalogue
+):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme="light")
+    context.add_init_script(THEME_AT_STYLESHEET)
+    page = context.new_page()
+    try:
+        sign_in(page, site)
+        toggle = page.get_by_role("button", name="Dark theme")
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 249)"
+
+        toggle.click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 20, 28)"
+
+        # Another page of the site: dark already when the stylesheet arrives (no light flash).
+        page.goto(site.url + "/databases/")
+        assert page.evaluate("window.__themeAtStylesheet") == "dark"
+        expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "true")
+
+        # Back to light: remembered too, even when the system turns dark.
+        page.get_by_role("button", name="Dark theme").click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        page.emulate_media(color_scheme="dark")
+        page.reload()
+        assert page.evaluate("window.__themeAtStylesheet") == "light"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 249)"
+        expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "false")
+
+        # Without a choice the system decides, and the toggle says which theme shows.
+        page.evaluate("localStorage.removeItem('bm-theme')")
+        page.reload()
+        assert page.evaluate("window.__themeAtStylesheet") == ""
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 20, 28)"
+        expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "true")
+    finally:
+        context.close()
