@@ -90,6 +90,8 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", BM_
     )
 BM_BACKUP_TIMEOUT = env_int("BM_BACKUP_TIMEOUT", 6 * 3600, minimum=1)
 BM_WORKER_GRACE_SECONDS = env_int("BM_WORKER_GRACE_SECONDS", 60, minimum=0)
+# The worker's CPU priority (nice, 0-19; its dump tools inherit it): pages stay quick while it dumps.
+BM_WORKER_NICE = env_int("BM_WORKER_NICE", 10, minimum=0, maximum=19)
 BM_HEARTBEAT_STALE_SECONDS = env_int("BM_HEARTBEAT_STALE_SECONDS", 60, minimum=5)
 # /health fails when no worker has beaten for this long (0: derived from the above).
 BM_SCHEDULER_STALE_SECONDS = env_int("BM_SCHEDULER_STALE_SECONDS", 0, minimum=0)

@@ -205,6 +205,29 @@ def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
     assert (tmp_path / "data" / "secret_key").read_text().strip() not in text
 
 
+def test_the_worker_lowers_its_cpu_priority_to_bm_worker_nice_and_never_raises_it(tmp_path):
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="backupmanager.settings",
+        BM_DATA_DIR=str(tmp_path / "data"),
+        BM_GENERATE_KEYS="true",
+        BM_WORKER_NICE="7",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "runscheduler", "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    expected = max(7, os.getpriority(os.PRIO_PROCESS, 0))
+    assert f"runs at CPU priority nice {expected} (BM_WORKER_NICE)" in out.stdout + out.stderr
+
+
 # --- bin/run, bin/manage ---------------------------------------------------------------------
 
 

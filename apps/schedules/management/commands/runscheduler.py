@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.schedules.worker import Scheduler, hard_exit_if_stuck
 
 logger = logging.getLogger("apps.schedules.worker")
+
+
+def lower_priority(nice: int) -> int:
+    """Run this process (and the dump tools it starts) at `nice` or lower priority; return its nice.
+
+    Never raises priority: a worker started under a higher nice keeps it (raising it needs root).
+    """
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 class Command(BaseCommand):
@@ -50,7 +63,9 @@ class Command(BaseCommand):
         def say(message: str) -> None:
             logger.info("%s", message, extra={"event": "worker"})
 
+        nice = lower_priority(int(settings.BM_WORKER_NICE))
         scheduler = Scheduler(concurrency=concurrency, grace_seconds=grace, worker_id=worker_id, log_fn=say)
+        say(f"worker {scheduler.worker_id} runs at CPU priority nice {nice} (BM_WORKER_NICE)")
         scheduler.install_signal_handlers()
         if once:
             scheduler.run_once()
