@@ -191,7 +191,7 @@ def inner(args) -> dict:
         ("page", "GET / (dashboard)", request("/")),
         ("page", "GET /dashboard/live/ (its 30 s refresh)", request("/dashboard/live/")),
         ("page", "GET /backups/ (page 1 of the backups page)", request("/backups/")),
-        ("page", "GET /backups/?page=200 (the deepest page)", request("/backups/?page=200")),
+        ("page", "GET /backups/?page=20 (the deepest page offered)", request("/backups/?page=20")),
         ("page", "GET /backups/?status=failed", request("/backups/?status=failed")),
         ("page", "GET /backups/?group=", request(f"/backups/?group={database.group_id}")),
         (

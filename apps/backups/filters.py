@@ -64,7 +64,7 @@ def _day_end(value) -> datetime:
 
 class BackupListFilter(django_filters.FilterSet):
     group = django_filters.ModelChoiceFilter(
-        field_name="database__group", queryset=_groups, empty_label="All groups", label="Group"
+        method="filter_group", queryset=_groups, empty_label="All groups", label="Group"
     )
     database = DatabaseFilter(queryset=_databases, empty_label="All databases", label="Database")
     status = django_filters.ChoiceFilter(choices=Backup.Status.choices, empty_label="Any status")
@@ -80,6 +80,11 @@ class BackupListFilter(django_filters.FilterSet):
         model = Backup
         fields = ["group", "database", "status", "trigger", "since", "until"]
         form = BackupListForm
+
+    def filter_group(self, queryset, name, value):
+        # "database_id IN (the group's databases)" rather than a join: PostgreSQL then counts the
+        # capped page by backup_db_created_idx (bench_catalogue: 27 -> 6 ms on 100 000 backups).
+        return queryset.filter(database_id__in=Database.objects.filter(group=value).values("id"))
 
     def filter_since(self, queryset, name, value):
         return queryset.filter(created_at__gte=_day_start(value))
