@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.accounts import roles
 from apps.backups.manifest import manifest_name
 from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
+from apps.databases.models import Database
 from apps.databases.rules import drill_target_problem
 from apps.destinations.storage import StorageError, StorageLocked, storage_for_copy
 from apps.engines import get_engine
@@ -279,6 +280,68 @@ def request_restore(
         )
     identity = _restore_identity(backup, identity)
     return _queue_restore(backup, target_database, user, identity, clean_restore=bool(clean))
+
+
+def request_restore_as_new(
+    backup: Backup, server, user, *, name: str, database_name: str, identity: str | None = None
+) -> Restore:
+    """Register a new database beside `server` (same engine, host, port, user and password, same group)
+    and queue a restore of the backup into it; the worker creates the database first.
+
+    Nothing existing is replaced, so no typed confirmation: the safe way to look at old data. SQLite:
+    `database_name` is a new file in the group's SQLite folders. Registering a database needs the
+    owner role of the server's group. Raises ValidationError naming the field at fault.
+    """
+    if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
+        raise PermissionDenied("Restoring needs the operator role in this group.")
+    if backup.status not in RESTORABLE:
+        raise ValidationError(
+            {
+                "backup_id": f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be restored."
+            }
+        )
+    if server is None or not roles.has_role(user, server.group_id, roles.VIEW):
+        raise ValidationError({"server_database_id": "Choose a registered database of this backup's engine."})
+    if not roles.has_role(user, server.group_id, roles.MANAGE):
+        raise ValidationError(
+            {"server_database_id": "Registering a new database needs the owner role in the server's group."}
+        )
+    if server.engine != backup.database.engine:
+        raise ValidationError(
+            {
+                "server_database_id": (
+                    f"That server's database uses {server.engine} but the backup is of a "
+                    f"{backup.database.engine} database."
+                )
+            }
+        )
+    database_name = (database_name or "").strip()
+    new = Database(
+        group_id=server.group_id,
+        name=(name or "").strip(),
+        engine=server.engine,
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        password=server.password,
+        options=dict(server.options or {}),
+        compression=server.compression,
+        timeout_seconds=server.timeout_seconds,
+        database_name=database_name,
+    )
+    new.full_clean()
+    if Database.objects.filter(
+        engine=new.engine, host=new.host, port=new.port, database_name=new.database_name
+    ).exists():
+        raise ValidationError(
+            {"database_name": "A registered database already uses this name on that server."}
+        )
+    if new.engine == "sqlite" and os.path.lexists(new.database_name):
+        raise ValidationError({"database_name": "A file is already there: a new database needs a new file."})
+    identity = _restore_identity(backup, identity)
+    with transaction.atomic():
+        new.save()
+        return _queue_restore(backup, new, user, identity, create_target=True)
 
 
 def _queue_restore(backup: Backup, target_database, user, identity: str, **fields) -> Restore:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
+from apps.accounts.models import Membership
 from apps.accounts.roles import Role
 from apps.backups.attention import acknowledge
 from apps.backups.context import activity_context, decorate
@@ -25,6 +26,7 @@ from apps.backups.services import (
     open_copy_for_download,
     queue_manual_backup,
     request_restore,
+    request_restore_as_new,
     request_verification,
 )
 from apps.common.filters import parse_id
@@ -277,6 +279,13 @@ class BackupDeleteView(BackupScopedMixin, DetailView):
         return redirect(back)
 
 
+def _owned_group_ids(user) -> list[int] | None:
+    """Ids of the groups the user owns (where a new database may be registered); None: every group."""
+    if user.is_superuser:
+        return None
+    return list(Membership.objects.filter(user=user, role=Role.OWNER).values_list("group_id", flat=True))
+
+
 def target_label(db: Database) -> str:
     """How a restore target reads in a list: name, group, engine, where it is, which database."""
     engine = get_engine(db.engine)
@@ -319,10 +328,18 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
         context.setdefault("confirm", "")
         context.setdefault("clean", False)
         context["selected_is_source"] = context["selected"] == self.object.database_id
+        owned = _owned_group_ids(self.request.user)
+        context["servers"] = [
+            (db, label) for db, label in context["targets"] if owned is None or db.group_id in owned
+        ]
+        context.setdefault("new_errors", {})
+        context.setdefault("new", {})
         context["restorable"] = self.object.status in (Backup.Status.COMPLETED, Backup.Status.PARTIAL)
         return context
 
     def post(self, request, pk):
+        if request.POST.get("mode") == "new":
+            return self.post_new(request)
         self.object = backup = self.get_object()
         raw = request.POST.get("target", "")
         confirm = request.POST.get("confirm", "")
@@ -348,6 +365,35 @@ class BackupRestoreView(BackupScopedMixin, DetailView):
             request,
             f"Restore #{restore.pk} of backup #{backup.pk} into {target.name} queued; the worker starts it "
             "within seconds and this page follows it.",
+        )
+        return redirect(reverse("backups:restore-detail", args=[restore.pk]))
+
+    def post_new(self, request):
+        """Restore as a new database on the server of a chosen one (registered in its group)."""
+        self.object = backup = self.get_object()
+        new = {
+            "server": parse_id(request.POST.get("server", "")),
+            "name": request.POST.get("name", ""),
+            "database_name": request.POST.get("database_name", ""),
+        }
+        server = self.targets(backup).filter(pk=new["server"]).first() if new["server"] else None
+        try:
+            restore = request_restore_as_new(
+                backup,
+                server,
+                request.user,
+                name=new["name"],
+                database_name=new["database_name"],
+                identity=request.POST.get("identity") or None,
+            )
+        except ValidationError as exc:
+            errors = {("server" if k == "server_database_id" else k): v for k, v in exc.message_dict.items()}
+            context = self.get_context_data(new_errors=errors, new=new)
+            return self.render_to_response(context, status=400)
+        messages.success(
+            request,
+            f"Restore #{restore.pk} of backup #{backup.pk} into the new database {restore.target_database.name} "
+            "queued; the worker creates it, then restores into it, and this page follows it.",
         )
         return redirect(reverse("backups:restore-detail", args=[restore.pk]))
 

@@ -243,6 +243,17 @@ class SQLiteEngine(Engine):
             _unlink_db(partial)
             raise
 
+    def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
+        """Nothing to create (the restore writes the file): check that it may, and that no file is there."""
+        path = conn.database_name
+        problem = path_problem(path, conn.allowed_folders, conn.forbidden_paths)
+        if problem:
+            raise EngineError(f"sqlite: {problem}")
+        if os.path.lexists(path):
+            raise EngineError(f"sqlite: {path} already exists; a new database needs a new file")
+        if not os.path.isdir(os.path.dirname(path)):
+            raise EngineError(f"sqlite: folder {os.path.dirname(path)} does not exist")
+
     @staticmethod
     def _check_replaceable(target: str) -> None:
         """A restore replaces a SQLite database or creates a missing file, never any other file."""

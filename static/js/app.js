@@ -255,9 +255,8 @@
     function apply() {
       var opt = select.options[select.selectedIndex];
       var name = opt && opt.value ? opt.getAttribute("data-name") : "";
-      form.querySelectorAll("[data-confirm-hint]").forEach(function (hint) {
-        hint.textContent = name || hint.getAttribute("data-empty") || "";
-      });
+      form.querySelectorAll("[data-confirm-hint]").forEach(function (hint) { hint.textContent = name; });
+      form.querySelectorAll("[data-drops-name]").forEach(function (el) { el.textContent = name || "the target"; });
       if (warning) warning.hidden = !(opt && opt.getAttribute("data-source") === "true");
       var clean = form.querySelector("[data-clean-choice]");
       if (drops) drops.hidden = !(clean && clean.checked);

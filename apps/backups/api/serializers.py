@@ -88,6 +88,28 @@ class RestoreRequestSerializer(StrictSerializerMixin, serializers.Serializer):
     )
 
 
+class RestoreAsNewRequestSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Restore into a new database on the server of a registered one (registered in that database's group)."""
+
+    server_database_id = serializers.IntegerField(
+        min_value=1,
+        help_text="A registered database of the backup's engine: the new one gets its host, port, user, "
+        "password and group (you must be owner there).",
+    )
+    name = serializers.CharField(max_length=100, help_text="The name of the new database in BackupManager.")
+    database_name = serializers.CharField(
+        max_length=1024,
+        help_text="The database to create on that server (SQLite: a new file in the group's SQLite folders).",
+    )
+    identity = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="The age secret key (AGE-SECRET-KEY-1…) of an encrypted backup, when the group does not keep it.",
+    )
+
+
 class RestoreAttemptSerializer(serializers.Serializer):
     """One copy a restore read: where it was and what came of it ("" when it was restored)."""
 

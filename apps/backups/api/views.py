@@ -23,6 +23,7 @@ from apps.backups.api.serializers import (
     DrillRequestSerializer,
     DrillSerializer,
     ManualBackupSerializer,
+    RestoreAsNewRequestSerializer,
     RestoreRequestSerializer,
     RestoreSerializer,
     VerificationSerializer,
@@ -45,7 +46,7 @@ class BackupViewSet(
 ):
     serializer_class = BackupSerializer
     permission_classes = [IsAuthenticated, GroupRolePermission]
-    operator_actions = {"verify", "download", "restore", "drill", "accept_anomaly"}
+    operator_actions = {"verify", "download", "restore", "restore_as_new", "drill", "accept_anomaly"}
     filterset_class = BackupFilter
     lookup_value_regex = r"\d+"
 
@@ -176,6 +177,33 @@ class BackupViewSet(
             data["confirm"],
             identity=data.get("identity") or None,
             clean=data.get("clean", False),
+        )
+        return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=RestoreAsNewRequestSerializer,
+        responses={202: RestoreSerializer},
+        description="Create a new database on the server of a registered one, register it in that "
+        "database's group and restore the backup into it (nothing existing is replaced).",
+    )
+    @action(detail=True, methods=["post"], url_path="restore-as-new")
+    def restore_as_new(self, request, pk=None):
+        backup = self.get_object()
+        serializer = RestoreAsNewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        server = Database.objects.visible_to(request.user).filter(pk=data["server_database_id"]).first()
+        if server is None:
+            raise ValidationError(
+                {"server_database_id": [f"Database {data['server_database_id']} does not exist."]}
+            )
+        restore = services.request_restore_as_new(
+            backup,
+            server,
+            request.user,
+            name=data["name"],
+            database_name=data["database_name"],
+            identity=data.get("identity") or None,
         )
         return Response(RestoreSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 
