@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+PEER = "priya"
+PEER_PASSWORD = "pw-priya-for-ui-123"
 
 LONG_ERROR = (
     'pg_dump: error: connection to server at "10.0.4.17", port 5432 failed: FATAL:  password '
@@ -49,7 +51,9 @@ def populate(username: str, password: str) -> None:
     from django.contrib.auth import get_user_model
     from django.db import transaction
     from django.utils import timezone
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from apps.accounts.invites import create_invite
     from apps.accounts.models import Membership
     from apps.accounts.tokens import create_api_token
     from apps.backups.models import Backup, BackupCopy, Restore, Verification
@@ -63,9 +67,11 @@ def populate(username: str, password: str) -> None:
     from tests.ui.world import make_sqlite
 
     user = get_user_model().objects.create_user(username, f"{username}@example.com", password)
-    peer = get_user_model().objects.create_user("priya", "priya@example.com", "pw-priya-for-ui-123")
+    # A colleague who signs in with a second factor (for the sign-in code page).
+    peer = get_user_model().objects.create_user("priya", "priya@example.com", PEER_PASSWORD)
+    TOTPDevice.objects.create(user=peer, name="Authenticator app", confirmed=True)
     now = timezone.now()
-    ids: dict[str, int] = {}
+    ids: dict[str, int | str] = {}
 
     def folder(group, kind) -> Path:
         path = Path(locations.default_paths(group.pk, kind)[0])
@@ -151,7 +157,6 @@ def populate(username: str, password: str) -> None:
         )
         (backups_dir / "billing").mkdir(exist_ok=True)
 
-        later = now + timedelta(days=1)
         schedules = {
             "nightly": Schedule.objects.create(
                 database=orders,
@@ -160,17 +165,16 @@ def populate(username: str, password: str) -> None:
                 cron_expression="0 2 * * *",
                 timezone="Europe/Rome",
                 keep_last=14,
-                next_run_at=later,
                 last_run_at=now - timedelta(hours=6),
             ),
-            "hourly": Schedule.objects.create(
+            # Nothing comes due while the walk runs: a run of billing (no server) would fail and notify.
+            "sunday": Schedule.objects.create(
                 database=billing,
-                name="hourly",
-                interval_value="hourly",
-                cron_expression="0 * * * *",
+                name="sunday full",
+                interval_value="custom",
+                cron_expression="15 3 * * 0",
                 timezone="UTC",
-                keep_days=7,
-                next_run_at=later,
+                keep_days=35,
             ),
             "weekly": Schedule.objects.create(
                 database=orders,
@@ -181,10 +185,11 @@ def populate(username: str, password: str) -> None:
                 keep_daily=7,
                 keep_weekly=4,
                 keep_monthly=12,
-                next_run_at=later,
                 enabled=False,
             ),
         }
+        for schedule in schedules.values():  # next runs as the worker computes them: none is due
+            Schedule.objects.filter(pk=schedule.pk).update(next_run_at=schedule.compute_next_run(after=now))
         ids["schedule"] = schedules["nightly"].pk
 
         NotificationChannel.objects.create(
@@ -200,6 +205,7 @@ def populate(username: str, password: str) -> None:
         ids["channel"] = hook.pk
         key = create_key(shop, "offsite-2026").key
         ids["key"] = key.pk
+        ids["invite"] = create_invite(shop, user, "viewer", 7)[1]
         create_api_token(user, "grafana exporter", "read", 90)
         create_api_token(user, "ci deploy hook", "operate", 30)
 
