@@ -21,7 +21,7 @@ from apps.databases.models import Database
 
 BAD_STATUSES = (Backup.Status.FAILED, Backup.Status.PARTIAL)
 DAMAGED_CHECKS = (BackupCopy.Check.MISSING, BackupCopy.Check.CORRUPT)
-NOTE_MAX = Acknowledgement._meta.get_field("note").max_length
+NOTE_MAX: int = Acknowledgement._meta.get_field("note").max_length or 500
 
 
 def _newest_finished(database_ref) -> Subquery:
