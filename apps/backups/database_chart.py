@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from apps.backups.models import Backup
 from apps.common.templatetags.bm import bytes_human, seconds_human
@@ -55,11 +56,12 @@ class DatabaseChart:
 
 def database_chart(database, limit: int = CHART_BACKUPS) -> DatabaseChart:
     """Size and duration of the database's last `limit` finished backups, oldest to newest."""
-    newest = list(
-        Backup.objects.filter(database=database, status__in=FINISHED)
+    newest: list[dict[str, Any]] = [
+        dict(row)
+        for row in Backup.objects.filter(database=database, status__in=FINISHED)
         .order_by("-created_at")
         .values("id", "created_at", "started_at", "finished_at", "size_bytes", "status")[:limit]
-    )
+    ]
     for row in newest:
         start, end = row["started_at"], row["finished_at"]
         row["duration"] = (end - start).total_seconds() if start and end else None

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cron_descriptor import ExpressionDescriptor, Options
+from cron_descriptor import ExpressionDescriptor, Options  # type: ignore[import-untyped]
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 PRESETS = {
@@ -50,7 +50,11 @@ def preset_parts(interval: str, expr: str | None) -> dict | None:
                 return None
             values.append(None)
             continue
-        if not (field.isascii() and field.isdigit()) or bounds is None or not bounds[0] <= int(field) <= bounds[1]:
+        if (
+            not (field.isascii() and field.isdigit())
+            or bounds is None
+            or not bounds[0] <= int(field) <= bounds[1]
+        ):
             return None
         values.append(int(field))
     minute, hour, day, _, weekday = values
