@@ -1,310 +1,37 @@
-"""The age v1 file format (https://age-encryption.org/v1), X25519 recipients only, streaming.
-
-Framework-free, on the `cryptography` package's primitives. A file is
-
-    age-encryption.org/v1
-    -> X25519 <ephemeral share, base64>       one stanza per recipient: the 16-byte file key
-    <wrapped file key, base64>                 wrapped with ChaCha20-Poly1305 under an X25519 + HKDF key
-    --- <HMAC-SHA256 of the header, base64>
-    <16-byte nonce><payload>
-
-where the payload is the plaintext in 64 KiB chunks, each sealed with ChaCha20-Poly1305 under
-HKDF(file key, nonce, "payload") with an 11-byte chunk counter and a final-chunk flag as nonce.
-So anyone with the key file decrypts with the standard tool: `age -d -i key.txt file.age`.
-
-`Encryptor` is push-style (update → ciphertext so far, finalize → the rest) for the backup
-pipeline; `open_decrypted` is a pull-style reader for restores and downloads. Both hold at
-most one chunk of plaintext, so memory stays constant whatever the file size.
-"""
+"""age files: the header (one stanza per recipient, its MAC) and the chunked payload, both ways."""
 
 from __future__ import annotations
 
-import base64
 import hmac
 import io
 import os
-import re
-from collections.abc import Iterable
 from hashlib import sha256
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-VERSION_LINE = b"age-encryption.org/v1"
-X25519_LABEL = b"age-encryption.org/v1/X25519"
-RECIPIENT_HRP = "age"
-IDENTITY_HRP = "age-secret-key-"
-SUFFIX = ".age"
-
-CHUNK_SIZE = 64 * 1024
-TAG_SIZE = 16
-FILE_KEY_SIZE = 16
-NONCE_SIZE = 16
-# Real headers are a few hundred bytes per recipient; a cap keeps a hostile file from
-# making the reader buffer without end while it looks for the header's end.
-MAX_HEADER_SIZE = 1 << 20
-_COLUMNS = 64
-
-
-class AgeError(Exception):
-    """Bad key text, or a file that is not valid age, not for these keys, corrupt or truncated."""
-
-
-class Readable(Protocol):
-    """What the decryptor reads from: a binary file, a socket's file, any stream with read(n)."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-# --- bech32 (BIP 173), as age encodes its keys ------------------------------------------------
-
-_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-
-
-def _polymod(values: Iterable[int]) -> int:
-    chk = 1
-    for value in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ value
-        for i in range(5):
-            chk ^= _GENERATOR[i] if (top >> i) & 1 else 0
-    return chk
-
-
-def _hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_bits(data: Iterable[int], from_bits: int, to_bits: int, pad: bool) -> list[int] | None:
-    acc = bits = 0
-    out = []
-    maxv = (1 << to_bits) - 1
-    for value in data:
-        acc = (acc << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((acc >> bits) & maxv)
-    if pad:
-        if bits:
-            out.append((acc << (to_bits - bits)) & maxv)
-    elif bits >= from_bits or (acc << (to_bits - bits)) & maxv:
-        return None
-    return out
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    """Encode bytes as lower-case bech32 with the given human-readable part."""
-    values = _convert_bits(data, 8, 5, True) or []
-    checksum_input = _hrp_expand(hrp) + values + [0] * 6
-    polymod = _polymod(checksum_input) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_CHARSET[v] for v in values + checksum)
-
-
-def bech32_decode(text: str) -> tuple[str, bytes]:
-    """Return (hrp, data) of a bech32 string (all lower or all upper case); raise AgeError."""
-    if text.lower() != text and text.upper() != text:
-        raise AgeError("mixed upper and lower case")
-    text = text.lower()
-    pos = text.rfind("1")
-    if pos < 1 or pos + 7 > len(text):
-        raise AgeError("not bech32 (separator or checksum missing)")
-    hrp, rest = text[:pos], text[pos + 1 :]
-    if any(ord(c) < 33 or ord(c) > 126 for c in hrp) or any(c not in _CHARSET for c in rest):
-        raise AgeError("not bech32 (invalid character)")
-    values = [_CHARSET.index(c) for c in rest]
-    if _polymod(_hrp_expand(hrp) + values) != 1:
-        raise AgeError("bad checksum (a character is wrong or missing)")
-    data = _convert_bits(values[:-6], 5, 8, False)
-    if data is None:
-        raise AgeError("not bech32 (invalid padding)")
-    return hrp, bytes(data)
-
-
-# --- keys -------------------------------------------------------------------------------------
-
-
-class X25519Recipient:
-    """A public key files are encrypted to: `age1…`."""
-
-    def __init__(self, public: bytes) -> None:
-        if len(public) != 32:
-            raise AgeError("an X25519 recipient is 32 bytes")
-        self.public = public
-
-    def __str__(self) -> str:
-        return bech32_encode(RECIPIENT_HRP, self.public)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, X25519Recipient) and other.public == self.public
-
-    def __hash__(self) -> int:
-        return hash(self.public)
-
-
-class X25519Identity:
-    """A secret key that opens files encrypted to its recipient: `AGE-SECRET-KEY-1…`."""
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) != 32:
-            raise AgeError("an X25519 identity is 32 bytes")
-        self._key = X25519PrivateKey.from_private_bytes(secret)
-        self._secret = secret
-        self.recipient = X25519Recipient(self._key.public_key().public_bytes_raw())
-
-    def __str__(self) -> str:
-        return bech32_encode(IDENTITY_HRP, self._secret).upper()
-
-    def __repr__(self) -> str:  # never the secret, even in a traceback
-        return f"<X25519Identity for {self.recipient}>"
-
-    def unwrap(self, stanza: _Stanza) -> bytes | None:
-        """Return the file key if this stanza was made for this identity, else None."""
-        if stanza.type != "X25519":
-            return None
-        if len(stanza.args) != 1:
-            raise AgeError("malformed X25519 stanza in the header (wrong number of arguments)")
-        share = _b64decode(stanza.args[0], "X25519 share")
-        if len(share) != 32 or len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE:
-            raise AgeError("malformed X25519 stanza in the header (wrong share or body size)")
-        try:
-            shared = self._key.exchange(X25519PublicKey.from_public_bytes(share))
-        except ValueError:  # low-order point: all-zero shared secret
-            raise AgeError("malformed X25519 stanza in the header (invalid share)") from None
-        wrap_key = _hkdf(shared, share + self.recipient.public, X25519_LABEL)
-        try:
-            return ChaCha20Poly1305(wrap_key).decrypt(bytes(12), stanza.body, None)
-        except InvalidTag:
-            return None  # made for another recipient
-
-
-def generate_identity() -> tuple[str, str]:
-    """Return a new (identity 'AGE-SECRET-KEY-1…', recipient 'age1…') pair."""
-    identity = X25519Identity(X25519PrivateKey.generate().private_bytes_raw())
-    return str(identity), str(identity.recipient)
-
-
-def _key_lines(text: str) -> list[str]:
-    """The non-blank lines of a key text that are not comments (age-keygen's '# …' lines)."""
-    if not isinstance(text, str):
-        raise AgeError("a key must be text")
-    text = text.lstrip("\ufeff")  # a key file saved by an editor that adds a byte-order mark
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-
-
-def _parse_recipient(text: str) -> X25519Recipient:
-    text = text.strip()
-    if not text:
-        raise AgeError("Empty recipient: enter a public key starting with age1")
-    if text.upper().startswith("AGE-SECRET-KEY-"):
-        raise AgeError(
-            "This is a secret key (AGE-SECRET-KEY-1…), not a recipient: enter its public key (age1…)"
-        )
-    if not text.lower().startswith("age1"):
-        raise AgeError("Not an age recipient: an X25519 public key starts with age1")
-    try:
-        hrp, data = bech32_decode(text)
-    except AgeError as exc:
-        raise AgeError(f"Not a valid age recipient: {exc}") from None
-    if hrp != RECIPIENT_HRP or len(data) != 32:
-        raise AgeError("Not a valid age recipient: wrong length")
-    return X25519Recipient(data)
-
-
-def parse_recipient(text: str) -> str:
-    """Return the canonical 'age1…' form of a recipient; raise AgeError with the reason if it is not one."""
-    if not isinstance(text, str):
-        raise AgeError("A recipient must be text")
-    return str(_parse_recipient(text))
-
-
-def _parse_identity_line(line: str) -> X25519Identity:
-    if not line.upper().startswith("AGE-SECRET-KEY-1"):
-        if line.lower().startswith("age1"):
-            raise AgeError("This is a public key (age1…), not a secret key: enter AGE-SECRET-KEY-1…")
-        raise AgeError("Not an age secret key: it starts with AGE-SECRET-KEY-1")
-    if line != line.upper():
-        raise AgeError("Not a valid age secret key: it must be upper case")
-    try:
-        hrp, data = bech32_decode(line)
-    except AgeError as exc:
-        raise AgeError(f"Not a valid age secret key: {exc}") from None
-    if hrp != IDENTITY_HRP or len(data) != 32:
-        raise AgeError("Not a valid age secret key: wrong length")
-    return X25519Identity(data)
-
-
-def parse_identities(text: str) -> list[X25519Identity]:
-    """Parse a key file's text (one AGE-SECRET-KEY-1… per line, '#' comments); raise AgeError if none."""
-    lines = _key_lines(text)
-    if not lines:
-        raise AgeError("No secret key found: paste the AGE-SECRET-KEY-1… line of the key file")
-    return [_parse_identity_line(line) for line in lines]
-
-
-def _single_identity(text: str) -> X25519Identity:
-    identities = parse_identities(text)
-    if len(identities) > 1:
-        raise AgeError("More than one secret key in this text: give one")
-    return identities[0]
-
-
-def parse_identity(text: str) -> str:
-    """Return the canonical 'AGE-SECRET-KEY-1…' of a key text holding exactly one secret key."""
-    return str(_single_identity(text))
-
-
-def recipient_of(identity: str) -> str:
-    """Return the 'age1…' recipient of a secret key (or of a key file's text with one key)."""
-    return str(_single_identity(identity).recipient)
-
-
-# --- header -----------------------------------------------------------------------------------
-
-
-def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode().rstrip("=")
-
-
-_B64_RE = re.compile(r"[A-Za-z0-9+/]*")
-
-
-def _b64decode(text: str, what: str) -> bytes:
-    """Strict unpadded base64, as age requires (no padding, no stray bits)."""
-    if not _B64_RE.fullmatch(text) or len(text) % 4 == 1:
-        raise AgeError(f"malformed header: {what} is not valid base64")
-    data = base64.b64decode(text + "=" * (-len(text) % 4))
-    if _b64encode(data) != text:
-        raise AgeError(f"malformed header: {what} is not canonical base64")
-    return data
-
-
-class _Stanza:
-    def __init__(self, type_: str, args: list[str], body: bytes) -> None:
-        self.type = type_
-        self.args = args
-        self.body = body
-
-    def encode(self) -> bytes:
-        lines = ["-> " + " ".join([self.type, *self.args])]
-        text = _b64encode(self.body)
-        lines += [text[i : i + _COLUMNS] for i in range(0, len(text), _COLUMNS)]
-        if len(text) % _COLUMNS == 0:
-            lines.append("")  # a body ends with a line shorter than 64 columns
-        return ("\n".join(lines) + "\n").encode()
+from apps.common.age.format import (
+    _COLUMNS,
+    CHUNK_SIZE,
+    FILE_KEY_SIZE,
+    MAX_HEADER_SIZE,
+    NONCE_SIZE,
+    TAG_SIZE,
+    VERSION_LINE,
+    X25519_LABEL,
+    AgeError,
+    Readable,
+    _b64decode,
+    _b64encode,
+    _hkdf,
+    _Stanza,
+)
+from apps.common.age.keys import X25519Recipient, _parse_recipient, parse_identities
 
 
 def _header_mac(file_key: bytes, header_without_mac: bytes) -> bytes:
