@@ -102,6 +102,6 @@ def test_a_clean_restore_into_the_backups_own_database_is_warned_about_and_follo
 
     # The database page links the restore to its page.
     page.goto(db_url)
-    page.locator(f"#restore-{restore_id}").get_by_role("link", name=f"#{restore_id}").click()
+    page.locator(f"#restore-{restore_id}").get_by_role("link", name=f"#{restore_id}", exact=True).click()
     expect(page.locator("h1")).to_have_text(f"Restore #{restore_id}")
     assert page.js_errors == []
