@@ -284,8 +284,8 @@ def populate(username: str, password: str) -> None:
         copy(failed, sftp, "failed", error="not started: the dump failed")
         ids["failed"] = failed.pk
         for hours in (5, 4, 3, 2):
-            b = backup(billing, "completed", hours * 60, size=54_000)
-            copy(b, sftp)
+            billing_backup = backup(billing, "completed", hours * 60, size=54_000)
+            copy(billing_backup, sftp)
         backup(ledger, "completed", 200, size=1_200_000)
 
         restore = Restore.objects.create(
@@ -300,7 +300,7 @@ def populate(username: str, password: str) -> None:
         )
         ids["restore"] = restore.pk
         failed_restore = Restore.objects.create(
-            backup=partial,
+            backup=billing_backup,
             target_database=billing,
             status="failed",
             requested_by=user,

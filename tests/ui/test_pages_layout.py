@@ -57,11 +57,20 @@ class Page:
     prepare: Callable | None = None
 
 
-def open_first_menu(page) -> None:
-    """Open the first Download menu of the backups table (a <details class="menu">)."""
-    summary = page.locator("table.backups details.menu > summary").first
-    summary.click()
-    expect(page.locator("table.backups details.menu[open] .menu-body").first).to_be_visible()
+def open_menu(scope: str) -> Callable:
+    """Open the first menu (a <details class="menu">) inside `scope`: its body must fit too."""
+
+    def prepare(page) -> None:
+        page.locator(f"{scope} details.menu > summary").first.click()
+        expect(page.locator(f"{scope} details.menu[open] .menu-body").first).to_be_visible()
+
+    return prepare
+
+
+def open_every_disclosure(page) -> None:
+    """Open every <details> in the page (menus, folded errors, acknowledge forms) at once."""
+    count = page.evaluate("[...document.querySelectorAll('main details')].map(d => d.open = true).length")
+    assert count, "nothing to open on this page"
 
 
 def submit_empty_token(page) -> None:
@@ -92,6 +101,7 @@ def generate_key(page) -> None:
 
 PAGES = [
     Page("dashboard", "/"),
+    Page("dashboard-opened", "/", prepare=open_every_disclosure),
     Page("groups", "/groups/"),
     Page("group-new", "/groups/new/"),
     Page("group-detail", "/groups/{shop}/"),
@@ -106,7 +116,7 @@ PAGES = [
     Page("databases", "/databases/"),
     Page("database-new", "/databases/new/"),
     Page("database-detail", "/databases/{orders}/"),
-    Page("database-detail-menu", "/databases/{orders}/", prepare=open_first_menu),
+    Page("database-detail-menu", "/databases/{orders}/", prepare=open_menu("table.backups")),
     Page("database-failed", "/databases/{billing}/"),
     Page("database-edit", "/databases/{billing}/edit/"),
     Page("database-delete", "/databases/{billing}/delete/"),
@@ -125,7 +135,7 @@ PAGES = [
     Page("backup-missing-copy", "/backups/{missing}/"),
     Page("backup-delete", "/backups/{missing}/delete/?files=1"),
     Page("backups", "/backups/"),
-    Page("backups-failed", "/backups/?status=failed"),
+    Page("backups-failed", "/backups/?status=failed", prepare=open_every_disclosure),
     Page("restore", "/backups/{backup}/restore/"),
     Page("restore-detail", "/restores/{restore}/"),
     Page("restore-failed", "/restores/{failed_restore}/"),
