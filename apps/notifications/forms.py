@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apps.notifications.models import NotificationChannel, clean_target
+from apps.notifications.models import NotificationChannel, clean_secret, clean_target
 
 Kind = NotificationChannel.Kind
 Event = NotificationChannel.Event
@@ -66,8 +66,11 @@ class ChannelForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind and kind != Kind.WEBHOOK and data.get("secret"):
-            self.add_error("secret", "Only webhooks sign their requests: leave the secret empty.")
+        if kind:
+            try:
+                clean_secret(kind, data.get("secret") or "")
+            except ValidationError as exc:
+                self.add_error("secret", exc)
         if kind and "target" in data:
             try:
                 data["target"] = clean_target(kind, data["target"])

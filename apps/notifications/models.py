@@ -92,6 +92,15 @@ def clean_target(kind: str, target: str) -> str:
     return target
 
 
+SECRET_NOT_SIGNED = "Only webhooks sign their requests: leave the secret empty."
+
+
+def clean_secret(kind: str, secret: str) -> None:
+    """Raise ValidationError when a signing secret is given for a kind that does not sign (not webhook)."""
+    if secret and kind != NotificationChannel.Kind.WEBHOOK:
+        raise ValidationError(SECRET_NOT_SIGNED)
+
+
 class NotificationLog(models.Model):
     """One message to one channel: queued, retried with back-off, then sent or failed."""
 

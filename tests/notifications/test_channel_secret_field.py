@@ -54,3 +54,20 @@ def test_an_email_channel_without_a_secret_is_added(world):
     )
     assert response.status_code == 302
     assert NotificationChannel.objects.get().secret == ""
+
+
+def test_the_api_refuses_a_secret_for_an_email_channel_and_keeps_it_for_a_webhook(api_client, group):
+    url = f"/api/groups/{group.pk}/channels/"
+    email = {"kind": "email", "target": "ops@example.com", "events": ["failed"], "secret": "s3cret"}
+    response = api_client.post(url, email, format="json")
+    assert response.status_code == 400
+    assert response.json()["secret"] == ["Only webhooks sign their requests: leave the secret empty."]
+    assert not NotificationChannel.objects.exists()
+    hook = {
+        "kind": "webhook",
+        "target": "https://hooks.example.com/x",
+        "events": ["failed"],
+        "secret": "s3cret",
+    }
+    assert api_client.post(url, hook, format="json").status_code == 201
+    assert NotificationChannel.objects.get().secret == "s3cret"

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.common.serializers import StrictSerializerMixin
-from apps.notifications.models import NotificationChannel, NotificationLog, clean_target
+from apps.notifications.models import NotificationChannel, NotificationLog, clean_secret, clean_target
 
 
 class NotificationChannelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
@@ -53,6 +53,10 @@ class NotificationChannelSerializer(StrictSerializerMixin, serializers.ModelSeri
             raise serializers.ValidationError({"target": exc.messages}) from None
         if "target" in attrs:
             attrs["target"] = target
+        try:
+            clean_secret(kind, attrs.get("secret") or "")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"secret": exc.messages}) from None
         return attrs
 
     def to_representation(self, instance):
