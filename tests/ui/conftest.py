@@ -69,7 +69,7 @@ def _start(site: Site, name: str, *args: str) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("ui-site")
     root, data_dir = base / "backups", base / "data"
     root.mkdir()
@@ -94,18 +94,32 @@ def site(tmp_path_factory):
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # A module with SITE_PRODUCTION = True gets the site as bin/run serves it: DEBUG off (the site's
+    # own 404 page instead of Django's debug page), static files collected and served by whitenoise;
+    # only HTTPS stays off (plain http on 127.0.0.1).
+    production = getattr(request.module, "SITE_PRODUCTION", False)
+    if production:
+        env.update(
+            {
+                "DEBUG": "false",
+                "BM_SECURE_SSL_REDIRECT": "false",
+                "BM_SECURE_COOKIES": "false",
+                "BM_HSTS_SECONDS": "0",
+            }
+        )
     site = Site(
         url=f"http://127.0.0.1:{port}", root=root, data_dir=data_dir, env=env, sqlite_root=base / "sqlite"
     )
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    for command in (["migrate"], ["collectstatic", "-v0"]) if production else (["migrate"],):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command, "--noinput"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
     _start(site, "web", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks")
     _start(site, "worker", "runscheduler", "--grace", "5")
     deadline = time.monotonic() + 60

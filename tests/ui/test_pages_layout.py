@@ -42,6 +42,8 @@ pytestmark = [
     ),
 ]
 
+# The site as bin/run serves it (DEBUG off): the real error pages, collected static files.
+SITE_PRODUCTION = True
 USERNAME = "sam"
 PASSWORD = "a-long-passphrase-for-the-walk"
 WIDTHS = {1440: 900, 375: 812}  # width: height
@@ -71,6 +73,13 @@ def open_every_disclosure(page) -> None:
     """Open every <details> in the page (menus, folded errors, acknowledge forms) at once."""
     count = page.evaluate("[...document.querySelectorAll('main details')].map(d => d.open = true).length")
     assert count, "nothing to open on this page"
+
+
+def error_page_links_back(page) -> None:
+    """The site's own error page (not Django's debug page), in the layout, with a way back."""
+    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.locator("main .error-reason")).not_to_be_empty()
+    expect(page.locator("main a").first).to_be_visible()
 
 
 def submit_empty_token(page) -> None:
@@ -144,11 +153,14 @@ PAGES = [
     Page("tokens-mistake", "/accounts/tokens/", prepare=submit_empty_token),
     Page("two-factor", "/accounts/two-factor/"),
     Page("audit", "/audit/"),
-    Page("not-found", "/no-such-page/", status=404),
-    Page("forbidden", "/groups/{finance}/edit/", status=403),
+    Page("not-found", "/no-such-page/", status=404, prepare=error_page_links_back),
+    Page("not-found-backup", "/backups/999999/", status=404, prepare=error_page_links_back),
+    Page("forbidden", "/groups/{finance}/edit/", status=403, prepare=error_page_links_back),
     Page("login", "/accounts/login/", signed_in=False),
     Page("register", "/accounts/register/", signed_in=False),
-    Page("not-found-signed-out", "/no-such-page/", status=404, signed_in=False),
+    Page(
+        "not-found-signed-out", "/no-such-page/", status=404, signed_in=False, prepare=error_page_links_back
+    ),
     Page("invite", "/accounts/invite/{invite}/", signed_in=False),
     Page("login-code", "/accounts/login/", signed_in=False, prepare=sign_in_with_password_only),
 ]
