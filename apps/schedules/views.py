@@ -28,6 +28,14 @@ PREVIEW_COUNT = 5
 log = logging.getLogger(__name__)
 
 
+def safe_next(request) -> str:
+    """The `next` the page came with (POST, else GET) when it stays on this site, else ""."""
+    nxt = request.POST.get("next") or request.GET.get("next") or ""
+    if nxt and url_has_allowed_host_and_scheme(nxt, {request.get_host()}, request.is_secure()):
+        return nxt
+    return ""
+
+
 class ScheduleScopedMixin(ScopedObjectMixin):
     model = Schedule
     required_role = Role.OWNER
@@ -40,7 +48,11 @@ class ScheduleScopedMixin(ScopedObjectMixin):
         return obj.database.group_id
 
     def get_success_url(self):
-        return reverse("databases:detail", args=[self.object.database_id]) + "#schedules"
+        # From the schedules list, back to it (a `next` on this site); otherwise to the database page.
+        return (
+            safe_next(self.request)
+            or reverse("databases:detail", args=[self.object.database_id]) + "#schedules"
+        )
 
 
 class ScheduleListView(LoginRequiredMixin, ListView):
@@ -86,6 +98,7 @@ class _ScheduleFormMixin:
             day=form["run_day"].value(),
         )
         context["presets"] = cron.PRESETS
+        context["next"] = safe_next(self.request)
         return context
 
     def form_valid(self, form):
@@ -99,7 +112,7 @@ class _ScheduleFormMixin:
         return response
 
     def get_success_url(self):
-        return reverse("databases:detail", args=[self.database.pk]) + "#schedules"
+        return safe_next(self.request) or reverse("databases:detail", args=[self.database.pk]) + "#schedules"
 
 
 class ScheduleCreateView(LoginRequiredMixin, _ScheduleFormMixin, CreateView):
@@ -146,13 +159,6 @@ class ScheduleDeleteView(ScheduleScopedMixin, DeleteView):
 
 class ScheduleToggleView(ScheduleScopedMixin, View):
     http_method_names = ["post"]
-
-    def get_success_url(self):
-        # From the schedules list, back to it; otherwise to the database page.
-        nxt = self.request.POST.get("next", "")
-        if nxt and url_has_allowed_host_and_scheme(nxt, {self.request.get_host()}, self.request.is_secure()):
-            return nxt
-        return super().get_success_url()
 
     def post(self, request, pk):
         self.object = s = self.get_object()

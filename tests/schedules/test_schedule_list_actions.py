@@ -113,3 +113,39 @@ def test_the_list_costs_the_same_queries_for_1_or_8_schedules(world, make_schedu
         html = client.get(url).content.decode()
     assert html.count('data-last-result="failed"') == 7
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+
+
+def test_editing_from_the_list_returns_to_the_list(world):
+    client = world.client_for(world.owner)
+    back = reverse("schedules:list")
+    edit = reverse("schedules:update", args=[world.schedule.pk])
+    row = row_of(client.get(back).content.decode(), world.schedule)
+    assert f'href="{edit}?next=/schedules/"' in row
+    form = client.get(edit + "?next=/schedules/").content.decode()
+    assert '<input type="hidden" name="next" value="/schedules/">' in form
+    assert 'href="/schedules/">Cancel</a>' in form
+    body = {
+        "name": "nightly",
+        "interval_value": "daily",
+        "run_time": "03:00",
+        "timezone": "UTC",
+        "enabled": "on",
+    }
+    saved = client.post(edit + "?next=/schedules/", body)
+    assert saved.status_code == 302 and saved["Location"] == back
+    world.schedule.refresh_from_db()
+    assert world.schedule.cron_expression == "0 3 * * *"
+    away = client.post(edit, {**body, "next": "https://evil.example.com/"})
+    assert away["Location"] == reverse("databases:detail", args=[world.database.pk]) + "#schedules"
+
+
+def test_deleting_from_the_list_returns_to_the_list(world):
+    client = world.client_for(world.owner)
+    delete = reverse("schedules:delete", args=[world.schedule.pk])
+    row = row_of(client.get(reverse("schedules:list")).content.decode(), world.schedule)
+    assert f'href="{delete}?next=/schedules/"' in row
+    confirm = client.get(delete + "?next=/schedules/").content.decode()
+    assert 'href="/schedules/">Cancel</a>' in confirm
+    done = client.post(delete + "?next=/schedules/")
+    assert done["Location"] == reverse("schedules:list")
+    assert not Schedule.objects.filter(pk=world.schedule.pk).exists()
