@@ -28,11 +28,15 @@ from apps.backups.streams import (
     Workdir,
 )
 from apps.backups.verification import CopyCheck, check_copy
+from apps.common.masking import tail
 from apps.destinations.storage import StorageError, StorageMissing, storage_for_copy
 from apps.engines import get_engine
 from apps.engines.base import EngineError
 
 log = logging.getLogger(__name__)
+
+# The end of a tool's output kept with each copy tried (its warnings, for the restore's page).
+MESSAGES_KEPT = 4000
 
 
 def run_restore(
@@ -126,18 +130,18 @@ def _run_restore(restore, target, conn, secrets, cancel, on_progress) -> None:
         if restore.source_copy_id != copy.pk:
             restore.source_copy = copy
             restore.save(update_fields=["source_copy"])
-        error, copy_at_fault = _restore_from(
+        error, copy_at_fault, said = _restore_from(
             restore, copy, engine, conn, identities, deadline, cancel, on_progress, one_pass
         )
-        restore.attempts = [
-            *restore.attempts,
-            {
-                "copy_id": copy.pk,
-                "destination_name": copy.destination_name,
-                "location": copy.location,
-                "result": clean_error(error, secrets) if error else "",
-            },
-        ]
+        attempt = {
+            "copy_id": copy.pk,
+            "destination_name": copy.destination_name,
+            "location": copy.location,
+            "result": clean_error(error, secrets) if error else "",
+        }
+        if isinstance(said, str) and said.strip():
+            attempt["messages"] = clean_error(tail(said.strip(), MESSAGES_KEPT), secrets)
+        restore.attempts = [*restore.attempts, attempt]
         restore.save(update_fields=["attempts"])
         if not error:
             _finish_restore(restore, Restore.Status.COMPLETED, "")
@@ -155,20 +159,21 @@ class _CopyCorrupt(Stop):
 
 def _restore_from(
     restore, copy, engine, conn, identities, deadline, cancel, on_progress, one_pass
-) -> tuple[str, bool]:
-    """Stream one copy into the target; return ("", _) or (the error, whether the copy is at fault)."""
+) -> tuple[str, bool, str]:
+    """Stream one copy into the target; return (the error or "", whether the copy is at fault, what the
+    tool said)."""
     backup = restore.backup
     try:
         fh = storage_for_copy(copy).open_reader(copy.location)
     except StorageError as exc:
-        return str(exc), True
+        return str(exc), True, ""
     source = HashingReader(fh, deadline)
     try:
         # A wrong key fails here, on the file's header, before the target is touched.
         stored = encryption.open_stored(source, backup.compression, identities)
     except (encryption.AgeError, Stop, OSError) as exc:
         source.close()
-        return _read_error(copy, exc), isinstance(exc, OSError)
+        return _read_error(copy, exc), isinstance(exc, OSError), ""
     if one_pass:
 
         def verify_whole_copy() -> None:
@@ -180,7 +185,7 @@ def _restore_from(
                 )
 
         stored = VerifiedTail(stored, verify_whole_copy)  # type: ignore[assignment]  # a readable stream
-    error, copy_at_fault = "", False
+    error, copy_at_fault, said = "", False, ""
     with Workdir() as workdir, source:
         prefetch = Prefetcher(stored)
         dump = CheckedReader(
@@ -191,13 +196,16 @@ def _restore_from(
         )
         try:
             try:
-                engine.restore(
-                    conn,
-                    dump,
-                    timeout=max(1, int(deadline.deadline - time.monotonic())),
-                    workdir=workdir,
-                    # Only said when asked: an engine without a clean restore takes no such argument.
-                    **({"clean": True} if restore.clean_restore else {}),
+                said = (
+                    engine.restore(
+                        conn,
+                        dump,
+                        timeout=max(1, int(deadline.deadline - time.monotonic())),
+                        workdir=workdir,
+                        # Only said when asked: an engine without a clean restore takes no such argument.
+                        **({"clean": True} if restore.clean_restore else {}),
+                    )
+                    or ""
                 )
             finally:
                 prefetch.close()
@@ -219,7 +227,7 @@ def _restore_from(
             f"The copy at {copy.location} changed while it was being restored: sha256 differs; "
             "the target database may hold partly restored data"
         )
-    return error, copy_at_fault
+    return error, copy_at_fault, said
 
 
 def _present_copies(restore: Restore, backup: Backup) -> tuple[list[BackupCopy], str]:

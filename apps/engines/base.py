@@ -93,8 +93,10 @@ class Engine(ABC):
         """Start a dump of the whole database (see the contract at the end of this module)."""
 
     @abstractmethod
-    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
-        """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error."""
+    def restore(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> str | None:
+        """Load a dump from the readable binary stream `source`, streaming; EngineError on any tool error.
+
+        Returns what the tool said (its output, secrets masked), for the restore's page, or None."""
 
     def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
         """Create the (missing) database of `conn` on its server, for a restore as a new database."""

@@ -207,7 +207,7 @@ class MongoEngine(Engine):
 
     def restore(
         self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
-    ) -> None:
+    ) -> str:
         """Restore a mongodump or built-in archive into staging collections, then rename them over the target.
 
         `clean`: afterwards every collection and view of the target that is not in the backup is dropped.
@@ -233,10 +233,10 @@ class MongoEngine(Engine):
             views: list[dict[str, Any]] = []
             try:
                 if mongodump:
-                    self._mongorestore(conn, stream, tool, workdir, timeout, prefix)
+                    output = self._mongorestore(conn, stream, tool, workdir, timeout, prefix)
                 else:
                     try:
-                        mongoarchive.load_database(
+                        counts = mongoarchive.load_database(
                             db,
                             stream,
                             deadline=started + timeout,
@@ -246,6 +246,10 @@ class MongoEngine(Engine):
                         )
                     except EngineError as exc:
                         raise EngineError(conn.mask(f"mongodb restore: {exc}")) from None
+                    output = (
+                        f"built-in loader: {counts['collections']} collections, {counts['documents']} documents, "
+                        f"{len(views)} views"
+                    )
                 _swap(db, prefix, views, clean=clean)
             finally:
                 _drop_staging(db, prefix)
@@ -253,13 +257,14 @@ class MongoEngine(Engine):
             raise EngineError(_describe_pymongo(exc, conn, "restore")) from None
         finally:
             client.close()
+        return output
 
     def _mongorestore(
         self, conn: ConnectionInfo, stream: Readable, tool: str, workdir: Path, timeout: int, prefix: str
-    ) -> None:
+    ) -> str:
         config = private_file(workdir, ".mongo-", self.config_text(conn), suffix=".yaml")
         try:
-            run_with_stdin(
+            return run_with_stdin(
                 self.mongorestore_command(conn, config, tool, prefix),
                 stream,
                 tool="mongorestore",

@@ -131,7 +131,7 @@ class MySQLEngine(Engine):
 
     def restore(
         self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
-    ) -> None:
+    ) -> str:
         """Load the SQL into a scratch database, then swap its tables into the target in one statement.
 
         `clean`: the target's tables, views, triggers, routines and events that are not in the backup
@@ -148,7 +148,7 @@ class MySQLEngine(Engine):
             try:
                 defaults = defaults_file(conn, workdir, self.default_port)
                 try:
-                    run_with_stdin(
+                    output = run_with_stdin(
                         self.restore_command(replace(conn, database_name=scratch), defaults, tool),
                         source,
                         tool=Path(tool).name,
@@ -161,6 +161,7 @@ class MySQLEngine(Engine):
                 _swap(admin, scratch, target, clean=clean)
             finally:
                 admin.drop_database(scratch)
+        return output
 
     def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
         """Create the (missing) database of `conn` with the server's default character set."""

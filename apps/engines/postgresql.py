@@ -107,19 +107,18 @@ class PostgresEngine(Engine):
 
     def restore(
         self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
-    ) -> None:
+    ) -> str:
         """Stream a custom-format archive into pg_restore; raise EngineError on any error it reports.
 
         `clean`: in the same transaction, every schema of the target is dropped first (CLEAN_PRELUDE),
         through pg_restore → SQL → psql --single-transaction.
         """
         if clean:
-            self._restore_clean(conn, source, timeout=timeout, workdir=workdir)
-            return
+            return self._restore_clean(conn, source, timeout=timeout, workdir=workdir)
         argv = self.restore_command(conn, self.tool("pg_restore"))
         passfile = pgpass_file(conn, workdir)
         try:
-            run_with_stdin(
+            return run_with_stdin(
                 argv,
                 source,
                 tool="pg_restore",
@@ -132,11 +131,11 @@ class PostgresEngine(Engine):
         finally:
             remove_files([passfile])
 
-    def _restore_clean(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> None:
+    def _restore_clean(self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path) -> str:
         producer, consumer = self.clean_restore_commands(conn, self.tool("pg_restore"), self.tool("psql"))
         passfile = pgpass_file(conn, workdir)
         try:
-            run_through(
+            return run_through(
                 producer,
                 consumer,
                 source,

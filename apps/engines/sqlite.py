@@ -202,7 +202,7 @@ class SQLiteEngine(Engine):
 
     def restore(
         self, conn: ConnectionInfo, source: Readable, *, timeout: int, workdir: Path, clean: bool = False
-    ) -> None:
+    ) -> str:
         """Replace the target file atomically with the SQLite database read from `source`.
 
         Always clean (the whole file is replaced). The target's folder must exist. Nothing at the target path changes
@@ -242,6 +242,7 @@ class SQLiteEngine(Engine):
         except BaseException:
             _unlink_db(partial)
             raise
+        return f"{os.path.getsize(target)} bytes checked (PRAGMA integrity_check: ok) and swapped in"
 
     def create_database(self, conn: ConnectionInfo, timeout: int = 30) -> None:
         """Nothing to create (the restore writes the file): check that it may, and that no file is there."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from apps.backups import runner
@@ -95,6 +97,7 @@ def test_a_clean_restore_runs_and_every_copy_tried_is_recorded(backup, target):
         "destination_name": "second",
         "location": second.location,
         "result": "",
+        "messages": f"{os.path.getsize(target.database_name)} bytes checked (PRAGMA integrity_check: ok) and swapped in",
     }
 
 

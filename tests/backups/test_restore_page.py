@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.backups.models import Restore
+from apps.backups.models import Backup, Restore
 from apps.backups.restore import run_restore
 from tests.ui.world import assert_access, world_fixture  # noqa: F401
 
@@ -118,6 +118,23 @@ def test_a_finished_restore_shows_timing_bytes_messages_and_copies_and_stops_pol
         .content.decode()
     )
     assert 'data-attempt="failed"' in html and "primary" in html and str(world.file) in html
+
+
+def test_what_the_tool_said_shows_beside_the_copy_it_restored(world, make_destination, tmp_path):
+    from apps.backups import runner
+
+    make_destination(world.database, name="second")
+    backup = runner.run_backup(Backup.objects.create(database=world.database))
+    restore = run_restore(Restore.objects.create(backup=backup, target_database=world.database))
+    assert restore.status == "completed", restore.error
+
+    html = (
+        world.client_for(world.viewer)
+        .get(reverse("backups:restore-detail", args=[restore.pk]))
+        .content.decode()
+    )
+    said = re.search(r"<pre [^>]*data-tool-messages>([^<]*)</pre>", html).group(1)
+    assert said.endswith("bytes checked (PRAGMA integrity_check: ok) and swapped in")
 
 
 def test_restore_pages_answer_members_and_hide_from_outsiders(world):

@@ -187,4 +187,5 @@ def test_a_copy_with_a_flipped_byte_near_its_end_leaves_the_target_as_it_was(
     restore = run_restore(Restore.objects.create(backup=backup, target_database=register(target)))
     assert restore.status == Restore.Status.COMPLETED, restore.error
     assert restore.bytes_done == backup.size_bytes
+    assert restore.attempts[-1]["messages"].startswith("built-in loader: ")
     assert snapshot(target)["people"] == snapshot(source_conn)["people"]

@@ -117,6 +117,9 @@ class RestoreAttemptSerializer(serializers.Serializer):
     destination_name = serializers.CharField()
     location = serializers.CharField(allow_blank=True)
     result = serializers.CharField(allow_blank=True)
+    messages = serializers.CharField(
+        required=False, help_text="The end of what the tool said (its warnings), when it said anything."
+    )
 
 
 class RestoreSerializer(serializers.ModelSerializer):
