@@ -187,3 +187,84 @@ def test_scratch_names_fit_the_64_character_limit_and_name_their_target():
     assert len(name) <= 64 and is_scratch_of(name, long)
     assert not is_scratch_of(scratch_name("x" * 63), long)
     assert is_scratch_of(scratch_name("shop"), "shop") and not is_scratch_of(scratch_name("shop"), "sho")
+
+
+CHILD = """
+import io, sys, time
+sys.path.insert(0, {root!r})
+from apps.engines.base import ConnectionInfo
+from apps.engines.mysql import MySQLEngine
+
+data = open({dump!r}, "rb").read()
+
+class HalfThenHang(io.RawIOBase):
+    def __init__(self):
+        self.pos = 0
+    def readable(self):
+        return True
+    def read(self, size=-1):
+        if self.pos >= len(data) // 2:
+            time.sleep(3600)  # killed here, half-way through the load
+        chunk = data[self.pos : min(self.pos + 65536, len(data) // 2)]
+        self.pos += len(chunk)
+        return chunk
+
+conn = ConnectionInfo(engine="mysql", host={host!r}, port={port}, database_name={db!r}, username={user!r},
+                      password=sys.stdin.readline().rstrip("\\n"))
+MySQLEngine().restore(conn, HalfThenHang(), timeout=600, workdir=__import__("pathlib").Path({workdir!r}))
+"""
+
+
+def test_a_restore_killed_half_way_leaves_the_target_as_it_was_and_the_next_one_cleans_up(
+    engine, dump, target, tmp_path, workdir
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.polling import wait_until
+
+    path = tmp_path / "dump.sql"
+    path.write_bytes(dump)
+    before = state(target)
+    script = CHILD.format(
+        root=str(Path(__file__).resolve().parents[2]),
+        dump=str(path),
+        host=target.host,
+        port=target.port,
+        db=target.database_name,
+        user=target.username,
+        workdir=str(workdir),
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, text=True, start_new_session=True
+    )
+    child.stdin.write(target.password + "\n")
+    child.stdin.close()
+    try:
+        wait_until(lambda: leftovers(target), timeout=60, what="the scratch database to appear")
+        wait_until(lambda: _scratch_tables(target), timeout=60, what="the load to reach the scratch database")
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # the worker dies: no finally, no cleanup
+        child.wait(10)
+
+    assert state(target) == before
+    assert leftovers(target)  # what the killed restore left
+    engine.restore(target, io.BytesIO(dump), timeout=60, workdir=workdir)
+    assert leftovers(target) == []
+    assert digests(target)["events"][0] == 2000
+
+
+def _scratch_tables(conn) -> list:
+    names = [n for n in server_databases(conn) if SCRATCH_MARK in n and n.startswith(conn.database_name)]
+    if not names:
+        return []
+    connection = connect(conn, database=names[0])
+    try:
+        cur = connection.cursor()
+        cur.execute("SHOW TABLES")
+        return list(cur.fetchall())
+    finally:
+        connection.close()
