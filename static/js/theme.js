@@ -39,9 +39,27 @@
     button.hidden = false;
   }
 
+  /* The phone layout changes the table's CSS display, which makes some browsers (Safari) drop its
+     table semantics: the roles say it again. */
+  function keepTableRoles(table) {
+    table.setAttribute("role", "table");
+    Array.prototype.forEach.call(table.querySelectorAll(":scope > thead, :scope > tbody, :scope > tfoot"), function (group) {
+      group.setAttribute("role", "rowgroup");
+    });
+    Array.prototype.forEach.call(table.rows, function (row) {
+      row.setAttribute("role", "row");
+      Array.prototype.forEach.call(row.cells, function (cell) {
+        var header = cell.tagName === "TH";
+        var inHead = row.parentNode.tagName === "THEAD";
+        cell.setAttribute("role", header ? (inHead || cell.scope === "col" ? "columnheader" : "rowheader") : "cell");
+      });
+    });
+  }
+
   /* Each body cell gets its column's header as data-label (unless the template set one): the
      phone layout shows it beside the value. Header cells spanning columns are counted. */
   function labelTable(table) {
+    keepTableRoles(table);
     var head = table.tHead && table.tHead.rows[0];
     if (!head) return;
     var names = [];

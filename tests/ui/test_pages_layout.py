@@ -332,3 +332,34 @@ def test_the_theme_toggle_overrides_the_system_is_remembered_and_shows_before_th
         expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "true")
     finally:
         context.close()
+
+
+def test_on_a_phone_table_rows_are_cards_whose_cells_say_their_column_also_after_a_live_update(
+    site, browser, catalogue
+):
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    try:
+        sign_in(page, site)
+        page.goto(site.url + f"/databases/{catalogue['orders']}/")
+        row = page.locator(f"#backup-{catalogue['backup']}")
+        labels = row.locator("td").evaluate_all("cells => cells.map(c => c.dataset.label || '')")
+        assert labels[:2] == ["Backup", "Status"] and "Destinations" in labels, labels
+        assert row.evaluate("r => getComputedStyle(r).display") == "block"
+        assert row.evaluate("r => r.getAttribute('role')") == "row"
+        assert row.locator("td").first.evaluate("c => getComputedStyle(c, '::before').content") == '"Backup"'
+        verify = row.get_by_role("button", name=f"Verify backup #{catalogue['backup']}")
+        box = verify.bounding_box()
+        assert box and 0 <= box["x"] and box["x"] + box["width"] <= 375
+
+        # The live activity poll swaps the fragment for fresh HTML (without labels): labelled again.
+        page.evaluate("""() => {
+            const old = document.getElementById('activity');
+            const fresh = document.createElement('div');
+            fresh.innerHTML = old.outerHTML.replace(/ data-label="[^"]*"| role="[^"]*"/g, '');
+            old.replaceWith(fresh.firstElementChild);
+        }""")
+        expect(row.locator("td").first).to_have_attribute("data-label", "Backup")
+        expect(row).to_have_attribute("role", "row")
+    finally:
+        context.close()
