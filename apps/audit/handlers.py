@@ -179,7 +179,15 @@ def _run_group_id(run) -> int | None:
 
 def _run_detail(run) -> dict:
     detail = {"status": run.status}
-    for field in ("backup_id", "target_database_id", "database_id", "trigger"):
+    # A restore says whether it was clean (everything else dropped) or made a new database.
+    for field in (
+        "backup_id",
+        "target_database_id",
+        "database_id",
+        "trigger",
+        "clean_restore",
+        "create_target",
+    ):
         if hasattr(run, field):
             detail[field] = _value(getattr(run, field))
     return detail

@@ -137,3 +137,12 @@ def test_manage_py_restore_refuses_clean_for_an_engine_without_it(backup, target
             "restore", str(backup.pk), "--target", str(target.pk), "--clean", "--yes", stdout=StringIO()
         )
     assert not Restore.objects.exists()
+
+
+def test_the_audit_log_says_a_restore_was_clean(api_client, backup, target):
+    from apps.audit.models import AuditEntry
+
+    post(api_client, backup, target, clean=True)
+
+    entry = AuditEntry.objects.get(action="restore.request")
+    assert entry.detail["clean_restore"] is True and entry.detail["create_target"] is False
