@@ -92,6 +92,7 @@ class PostgresEngine(Engine):
     ) -> tuple[list[str], list[str]]:
         """pg_restore turning the archive (stdin) into SQL, and psql running it in one transaction."""
         return (
+            # pg_restore never creates `public` ("initdb creates it"): the prelude gives it back.
             [pg_restore, "--no-owner", "-f", "-"],
             [
                 psql,

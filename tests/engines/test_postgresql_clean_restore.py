@@ -126,3 +126,26 @@ def test_a_clean_restore_of_a_truncated_archive_changes_nothing(engine, dump, ta
         engine.restore(target, io.BytesIO(dump[: len(dump) // 2]), timeout=60, workdir=workdir, clean=True)
 
     assert everything(target) == before
+
+
+def test_a_clean_restore_of_a_database_whose_public_schema_was_recreated(
+    engine, pg_databases, workdir, tmp_path
+):
+    """pg_restore never creates `public` (its archive only comments and grants on it): the prelude's
+    recreated public takes the archive's tables and privileges."""
+    source = pg_databases("bm_src")
+    with connect(source) as connection, connection.cursor() as cur:
+        cur.execute(
+            "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE public.t (i int); INSERT INTO t VALUES (7)"
+        )
+    connection.close()
+    path = tmp_path / "recreated.dump"
+    drain(engine.dump(source, timeout=60, workdir=workdir), path)
+    target = pg_databases("bm_dst")
+    with connect(target) as connection, connection.cursor() as cur:
+        cur.execute("CREATE TABLE other (x int)")
+    connection.close()
+
+    engine.restore(target, io.BytesIO(path.read_bytes()), timeout=60, workdir=workdir, clean=True)
+
+    assert set(digests(target)) == {"t"} and digests(target)["t"][0] == 1
