@@ -470,14 +470,12 @@ def _definitions(admin: _Admin, scratch: str, objects: _Objects) -> list[_Defini
     for name in objects.events:
         row = admin.run(f"SHOW CREATE EVENT {_q(name)}")[0]
         out.append(_Definition("EVENT", name, row[3], sql_mode=row[1], time_zone=row[2]))
-    # Statements that name the scratch database must name the target instead.
     return out
 
 
 def _swap(admin: _Admin, scratch: str, target: str, *, clean: bool) -> None:
     """Move the scratch database's tables into the target in one RENAME TABLE, then the rest."""
     loaded = admin.objects(scratch)
-    # Events fire where they are: stop the backup's before anything else (they are recreated below).
     definitions = _definitions(admin, scratch, loaded)
     existing = admin.objects(target)
     incoming = set(loaded.tables) | set(loaded.views)
@@ -486,6 +484,8 @@ def _swap(admin: _Admin, scratch: str, target: str, *, clean: bool) -> None:
     else:
         moved_away = [name for name in existing.tables + existing.views if name in incoming]
         _refuse_dangling_keys(admin, target, existing, set(moved_away))
+    # A table with triggers cannot move to another database, nor can a view; an event would go on
+    # firing in the scratch database. All three are recreated in the target after the rename.
     for definition in definitions:
         if definition.kind in ("EVENT", "TRIGGER", "VIEW"):
             admin.run(f"DROP {definition.kind} IF EXISTS {_q(scratch)}.{_q(definition.name)}")
@@ -548,6 +548,7 @@ def _finish_swap(
     for kind, name in stale:
         admin.run(f"DROP {kind} IF EXISTS {_q(target)}.{_q(name)}")
     admin.run(f"USE {_q(target)}")
+    # A definition naming the scratch database loses that qualifier: the target is the current database.
     scratch_prefix = _q(scratch) + "."
     pending = [d for d in definitions if d.kind == "VIEW"]
     # A view may select from another view: create those that can be, until none is left.
