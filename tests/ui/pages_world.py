@@ -84,7 +84,7 @@ def populate(username: str, password: str) -> None:
         finance = Group.objects.create(name="Finance", description="Read-only for the shop team")
         for group, role in ((shop, "owner"), (analytics, "owner"), (finance, "viewer")):
             Membership.objects.create(user=user, group=group, role=role)
-        Membership.objects.create(user=peer, group=shop, role="operator")
+        ids["peer_membership"] = Membership.objects.create(user=peer, group=shop, role="operator").pk
         Membership.objects.create(user=peer, group=finance, role="owner")
 
         sqlite_file = make_sqlite(folder(shop, locations.SQLITE) / "orders.sqlite3")
@@ -280,6 +280,13 @@ def populate(username: str, password: str) -> None:
         )
         copy(missing, s3, verify_status="ok", verified_at=now - timedelta(minutes=5))
         ids["missing"] = missing.pk
+        encrypted = backup(orders, "completed", 15)
+        Backup.objects.filter(pk=encrypted.pk).update(
+            encrypted=True, encryption_recipient=key.recipient, file_name=encrypted.file_name + ".age"
+        )
+        encrypted.refresh_from_db()
+        copy(encrypted, local)
+        ids["encrypted"] = encrypted.pk
         failed = backup(billing, "failed", 30, error=LONG_ERROR)
         copy(failed, sftp, "failed", error="not started: the dump failed")
         ids["failed"] = failed.pk
