@@ -45,7 +45,7 @@ def test_the_database_page_says_what_the_next_pass_would_delete_and_why(world, h
         .get(reverse("databases:detail", args=[world.database.pk]))
         .content.decode()
     )
-    row = re.search(rf'<tr id="schedule-{world.schedule.pk}">.*?</tr>', html, re.S).group(0)
+    row = re.search(rf'<tr id="schedule-{world.schedule.pk}"[^>]*>.*?</tr>', html, re.S).group(0)
     assert "The next retention pass would delete 3 backups" in row
     assert 'data-retention-preview="3"' in row
     for decision in expected:
