@@ -82,6 +82,13 @@ def error_page_links_back(page) -> None:
     expect(page.locator("main a").first).to_be_visible()
 
 
+def submit_bad_cron(page) -> None:
+    page.get_by_label("Custom cron").check()
+    page.fill("#id_cron_expression", "61 * * * *")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator("[data-error-summary]")).to_be_focused()
+
+
 def submit_empty_token(page) -> None:
     page.get_by_role("button", name="Create token").click()
     expect(page.locator(".field.has-error").first).to_be_visible()
@@ -136,8 +143,10 @@ PAGES = [
     Page("destination-sftp", "/destinations/{sftp}/edit/"),
     Page("destination-delete", "/destinations/{local}/delete/"),
     Page("schedules", "/schedules/"),
-    Page("schedule-new", "/schedules/new/"),
+    Page("schedule-new", "/schedules/new/?database={orders}"),
+    Page("schedule-new-no-database", "/schedules/new/"),
     Page("schedule-edit", "/schedules/{schedule}/edit/"),
+    Page("schedule-mistake", "/schedules/{schedule}/edit/", prepare=submit_bad_cron),
     Page("schedule-delete", "/schedules/{schedule}/delete/"),
     Page("backup-detail", "/backups/{backup}/"),
     Page("backup-failed", "/backups/{failed}/"),
