@@ -81,8 +81,7 @@ class DatabaseListView(LoginRequiredMixin, ListView):
 
 
 class _DatabaseFormMixin:
-    form_class = DatabaseForm
-    template_name = "databases/database_form.html"
+    # form_class and template_name are set on each view (Django's mixins type them per view).
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
@@ -100,6 +99,8 @@ class _DatabaseFormMixin:
 
 class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
     model = Database
+    form_class = DatabaseForm
+    template_name = "databases/database_form.html"
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
@@ -128,6 +129,8 @@ class DatabaseCreateView(LoginRequiredMixin, _DatabaseFormMixin, CreateView):
 
 
 class DatabaseUpdateView(DatabaseScopedMixin, _DatabaseFormMixin, UpdateView):
+    form_class = DatabaseForm
+    template_name = "databases/database_form.html"
     required_role = Role.OWNER
     context_object_name = "database"
 

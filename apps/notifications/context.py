@@ -26,5 +26,6 @@ def channels_of(group: Group, *, reveal: bool) -> list:
         .order_by("id")
     )
     for channel in channels:
-        channel.shown_target = channel.target if reveal else channel.public_target()
+        # An attribute for the template only (not a model field): set as such for the type checker.
+        setattr(channel, "shown_target", channel.target if reveal else channel.public_target())  # noqa: B010
     return channels

@@ -34,7 +34,7 @@ class ChannelScopedMixin(ScopedObjectMixin):
 
     model = NotificationChannel
     required_role = Role.OWNER
-    context_object_name = "channel"
+    context_object_name: str | None = "channel"
 
     def scoped_queryset(self):
         groups = Group.objects.visible_to(self.request.user)

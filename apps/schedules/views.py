@@ -39,7 +39,7 @@ def safe_next(request) -> str:
 class ScheduleScopedMixin(ScopedObjectMixin):
     model = Schedule
     required_role = Role.OWNER
-    context_object_name = "schedule"
+    context_object_name: str | None = "schedule"
 
     def scoped_queryset(self):
         return Schedule.objects.visible_to(self.request.user).select_related("database", "database__group")
@@ -82,8 +82,7 @@ class ScheduleListView(LoginRequiredMixin, ListView):
 
 
 class _ScheduleFormMixin:
-    form_class = ScheduleForm
-    template_name = "schedules/schedule_form.html"
+    # form_class and template_name are set on each view (Django's mixins type them per view).
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -117,6 +116,8 @@ class _ScheduleFormMixin:
 
 class ScheduleCreateView(LoginRequiredMixin, _ScheduleFormMixin, CreateView):
     model = Schedule
+    form_class = ScheduleForm
+    template_name = "schedules/schedule_form.html"
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -135,6 +136,9 @@ class ScheduleCreateView(LoginRequiredMixin, _ScheduleFormMixin, CreateView):
 
 
 class ScheduleUpdateView(ScheduleScopedMixin, _ScheduleFormMixin, UpdateView):
+    form_class = ScheduleForm
+    template_name = "schedules/schedule_form.html"
+
     def get_object(self, queryset=None):
         obj = super().get_object(queryset)
         self.database = obj.database

@@ -68,7 +68,7 @@ def _rank_of_path(path: Path) -> int:
 
 def _is_door(path: Path) -> bool:
     rel = path.relative_to(ROOT / "apps")
-    return path.name in DOORS or "api" in rel.parts or "management" in rel.parts
+    return path.name in DOORS or "api" in rel.parts or "management" in rel.parts or "views" in rel.parts
 
 
 def _name(path: Path) -> str:
