@@ -124,6 +124,9 @@ class WorkerSite:
                 "BM_DATA_DIR": str(self.data_dir),
                 "BM_ALLOWED_ROOTS": str(self.root),
                 "BM_HEARTBEAT_STALE_SECONDS": "5",
+                # Workers keep the tests' CPU priority: niced on a loaded machine, a worker can miss
+                # its 5 s heartbeat and be reaped by the other one (a test of claims, not of nice).
+                "BM_WORKER_NICE": "0",
                 # The tests read the worker's INFO lines ("started", "waiting up to ...").
                 "BM_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
