@@ -177,12 +177,13 @@ def test_json_log_lines_carry_the_run_context_given_as_extra():
     assert "destination" not in line
 
 
-def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
+def run_worker_once(tmp_path, **env_vars) -> str:
+    """`manage.py runscheduler --once` on a fresh data folder with `env_vars`; its output, exit 0."""
     env = clean_env(
         DJANGO_SETTINGS_MODULE="backupmanager.settings",
         BM_DATA_DIR=str(tmp_path / "data"),
         BM_GENERATE_KEYS="true",
-        BM_LOG_FORMAT="json",
+        **env_vars,
     )
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
@@ -196,36 +197,23 @@ def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    lines = [json.loads(line) for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    return out.stdout + out.stderr
+
+
+def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
+    text = run_worker_once(tmp_path, BM_LOG_FORMAT="json")
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     stopped = [line for line in lines if line["message"].endswith(" stopped")]
     assert len(stopped) == 1 and stopped[0]["logger"] == "apps.schedules.worker"
     assert stopped[0]["event"] == "worker"
-    text = out.stdout + out.stderr
     assert django_settings.SECRET_KEY not in text
     assert (tmp_path / "data" / "secret_key").read_text().strip() not in text
 
 
 def test_the_worker_lowers_its_cpu_priority_to_bm_worker_nice_and_never_raises_it(tmp_path):
-    env = clean_env(
-        DJANGO_SETTINGS_MODULE="backupmanager.settings",
-        BM_DATA_DIR=str(tmp_path / "data"),
-        BM_GENERATE_KEYS="true",
-        BM_WORKER_NICE="7",
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
-    out = subprocess.run(
-        [sys.executable, "manage.py", "runscheduler", "--once"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    text = run_worker_once(tmp_path, BM_WORKER_NICE="7")
     expected = max(7, os.getpriority(os.PRIO_PROCESS, 0))
-    assert f"runs at CPU priority nice {expected} (BM_WORKER_NICE)" in out.stdout + out.stderr
+    assert f"runs at CPU priority nice {expected} (BM_WORKER_NICE)" in text
 
 
 # --- bin/run, bin/manage ---------------------------------------------------------------------
