@@ -43,26 +43,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_catalogue import pg_admin_url  # noqa: E402 - the same server options as bench_catalogue
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def pg_admin_url(given: str | None) -> str:
-    if given:
-        return given
-    e = os.environ
-    if not e.get("BM_TEST_PG_HOST"):
-        raise SystemExit(
-            "Give a PostgreSQL server: --pg-url or the BM_TEST_PG_* variables (see the docstring)."
-        )
-    return (
-        f"postgres://{e['BM_TEST_PG_USER']}:{e['BM_TEST_PG_PASSWORD']}@{e['BM_TEST_PG_HOST']}:"
-        f"{e['BM_TEST_PG_PORT']}/postgres"
-    )
 
 
 def site_env(database_url: str, work: Path, port: int) -> dict:
