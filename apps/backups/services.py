@@ -237,6 +237,18 @@ def queue_manual_backup(database, user) -> tuple[Backup, bool]:
     return backup, True
 
 
+def _check_restorable(backup: Backup, user) -> None:
+    """Restoring needs the operator role in the backup's group and a completed or partial backup."""
+    if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
+        raise PermissionDenied("Restoring needs the operator role in this group.")
+    if backup.status not in RESTORABLE:
+        raise ValidationError(
+            {
+                "backup_id": f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be restored."
+            }
+        )
+
+
 def request_restore(
     backup: Backup, target_database, user, confirm, identity: str | None = None, clean: bool = False
 ) -> Restore:
@@ -247,14 +259,7 @@ def request_restore(
     `clean`: afterwards nothing that is not in the backup remains in the target
     (for engines with a clean restore). Raises ValidationError naming the field at fault.
     """
-    if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
-        raise PermissionDenied("Restoring needs the operator role in this group.")
-    if backup.status not in RESTORABLE:
-        raise ValidationError(
-            {
-                "backup_id": f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be restored."
-            }
-        )
+    _check_restorable(backup, user)
     if target_database is None:
         raise ValidationError({"target_database_id": "This field is required."})
     if not roles.has_role(user, target_database.group_id, roles.VIEW):
@@ -292,14 +297,7 @@ def request_restore_as_new(
     `database_name` is a new file in the group's SQLite folders. Registering a database needs the
     owner role of the server's group. Raises ValidationError naming the field at fault.
     """
-    if not roles.has_role(user, backup.database.group_id, roles.OPERATE):
-        raise PermissionDenied("Restoring needs the operator role in this group.")
-    if backup.status not in RESTORABLE:
-        raise ValidationError(
-            {
-                "backup_id": f"Backup #{backup.pk} is {backup.status}; only completed or partial backups can be restored."
-            }
-        )
+    _check_restorable(backup, user)
     if server is None or not roles.has_role(user, server.group_id, roles.VIEW):
         raise ValidationError({"server_database_id": "Choose a registered database of this backup's engine."})
     if not roles.has_role(user, server.group_id, roles.MANAGE):
