@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.ui.conftest import SCREENSHOTS
@@ -226,11 +227,17 @@ def check_page(page, site, spec: Page, ids: dict, width: int, theme: str, axe: A
     """Open one page, look at it; return its problems (empty when none)."""
     url = site.url + spec.path.format(**ids)
     response = page.goto(url)
+    shot = str(SCREENSHOTS / f"{spec.name}-{width}-{theme}.png")
     problems = []
     if response.status != spec.status:
+        page.screenshot(path=shot, full_page=True)
         return [f"answered {response.status}, expected {spec.status}"]
     if spec.prepare:
-        spec.prepare(page)
+        try:
+            spec.prepare(page)
+        except (AssertionError, PlaywrightError) as exc:
+            page.screenshot(path=shot, full_page=True)
+            return [f"could not get the page ready: {str(exc).splitlines()[0]}"]
     scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
     if scroll_width > width:
         problems.append(f"scrolls sideways: {scroll_width} px wide in a {width} px viewport")
@@ -241,7 +248,7 @@ def check_page(page, site, spec: Page, ids: dict, width: int, theme: str, axe: A
     results = axe.run(page)
     if results.violations_count:
         problems.append(readable(results.response["violations"]))
-    page.screenshot(path=str(SCREENSHOTS / f"{spec.name}-{width}-{theme}.png"), full_page=True)
+    page.screenshot(path=shot, full_page=True)
     return problems
 
 
@@ -256,14 +263,17 @@ def test_every_page_fits_the_screen_and_passes_axe(site, browser, catalogue, wid
     page = context.new_page()
     page.look = theme
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+    page.on(
+        "console",
+        lambda m: errors.append(f"{page.url}: {m.text}") if "Content Security Policy" in m.text else None,
+    )
     axe = Axe()
     report: dict[str, list[str]] = {}
     try:
         signed_in = [p for p in PAGES if p.signed_in]
         signed_out = [p for p in PAGES if not p.signed_in]
         sign_in(page, site)
-        page.goto(site.url + "/accounts/tokens/")
         # The system's theme is followed when nothing was chosen with the toggle.
         assert page.evaluate("document.documentElement.dataset.theme || ''") == ""
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -285,7 +295,7 @@ def test_every_page_fits_the_screen_and_passes_axe(site, browser, catalogue, wid
         + "\n".join(
             f"- {name}:\n" + "\n".join(f"    {p}" for p in problems) for name, problems in report.items()
         )
-        + ("\nJavaScript errors: " + json.dumps(errors) if errors else "")
+        + ("\nScript errors and CSP refusals: " + json.dumps(errors) if errors else "")
     )
 
 
