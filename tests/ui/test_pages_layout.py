@@ -71,8 +71,11 @@ def open_menu(scope: str) -> Callable:
 
 
 def open_every_disclosure(page) -> None:
-    """Open every <details> in the page (menus, folded errors, acknowledge forms) at once."""
-    count = page.evaluate("[...document.querySelectorAll('main details')].map(d => d.open = true).length")
+    """Open every <details> of the page but its menus (folded errors, acknowledge forms, a chart's
+    values) at once; `open_menu` checks a menu."""
+    count = page.evaluate(
+        "[...document.querySelectorAll('main details:not(.menu)')].map(d => d.open = true).length"
+    )
     assert count, "nothing to open on this page"
 
 
@@ -135,6 +138,7 @@ PAGES = [
     Page("database-new", "/databases/new/"),
     Page("database-detail", "/databases/{orders}/"),
     Page("database-detail-menu", "/databases/{orders}/", prepare=open_menu("table.backups")),
+    Page("database-detail-opened", "/databases/{billing}/", prepare=open_every_disclosure),
     Page("database-failed", "/databases/{billing}/"),
     Page("database-edit", "/databases/{billing}/edit/"),
     Page("database-delete", "/databases/{billing}/delete/"),
