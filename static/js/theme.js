@@ -18,7 +18,12 @@
   }
 
   var chosen = stored();
-  if (chosen) root.setAttribute("data-theme", chosen);
+  if (chosen) {
+    root.setAttribute("data-theme", chosen);
+    // The page's canvas too, before the stylesheet arrives (the meta tag above says "light dark").
+    var meta = document.querySelector('meta[name="color-scheme"]');
+    if (meta) meta.setAttribute("content", chosen);
+  }
 
   var systemDark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
 
@@ -31,6 +36,8 @@
     button.addEventListener("click", function () {
       var next = current() === "dark" ? "light" : "dark";
       root.setAttribute("data-theme", next);
+      var meta = document.querySelector('meta[name="color-scheme"]');
+      if (meta) meta.setAttribute("content", next);
       try { window.localStorage.setItem(KEY, next); } catch (e) { /* not remembered, still applied */ }
       show();
     });

@@ -339,6 +339,7 @@ def test_the_theme_toggle_overrides_the_system_is_remembered_and_shows_before_th
         # Another page of the site: dark already when the stylesheet arrives (no light flash).
         page.goto(site.url + "/databases/")
         assert page.evaluate("window.__themeAtStylesheet") == "dark"
+        assert page.locator('meta[name="color-scheme"]').get_attribute("content") == "dark"
         expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "true")
 
         # Back to light: remembered too, even when the system turns dark.
