@@ -9,12 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.backups.models import Backup, BackupCopy, Drill, Restore, Verification
 from apps.databases.models import Database
 
-BACKUP_ROWS = 50
+# The database page shows the newest rows; the backups page (filtered to the database) has them all.
+BACKUP_ROWS = 20
+# A backup's links in a row of the table, reversed once per page instead of once per row.
+ROW_URLS = ("detail", "verify", "download", "restore", "delete")
+_MARKER = 987654321
 PROBLEM_CHECKS = {BackupCopy.Check.MISSING, BackupCopy.Check.CORRUPT, BackupCopy.Check.UNREACHABLE}
 
 
@@ -36,13 +41,24 @@ def copy_indicator(copy: BackupCopy) -> dict:
     return {"css": "running", "mark": "…", "label": "writing"}
 
 
-def decorate(backup: Backup) -> Any:
+def row_urls() -> dict[str, tuple[str, str]]:
+    """Each of a backup's ROW_URLS as the text before and after its id (one reverse() per name)."""
+    found = {}
+    for name in ROW_URLS:
+        head, _, tail = reverse(f"backups:{name}", args=[_MARKER]).partition(str(_MARKER))
+        found[name] = (head, tail)
+    return found
+
+
+def decorate(backup: Backup, urls: dict[str, tuple[str, str]] | None = None) -> Any:
     """The backup with `copy_list` (each copy with its `indicator`) and `downloadable`, for templates."""
     row: Any = backup
     row.copy_list = list(backup.copies.all())
     for copy in row.copy_list:
         copy.indicator = copy_indicator(copy)
     row.downloadable = any(c.status == BackupCopy.Status.COMPLETED for c in row.copy_list)
+    if urls is not None:
+        row.urls = {name: f"{head}{backup.pk}{tail}" for name, (head, tail) in urls.items()}
     return row
 
 
@@ -58,7 +74,8 @@ def activity_context(database: Database, flags: dict) -> dict:
     )
     rows = list(database.backups.prefetch_related("copies").order_by("-created_at", "-id")[: BACKUP_ROWS + 1])
     more = len(rows) > BACKUP_ROWS
-    backups = [decorate(b) for b in rows[:BACKUP_ROWS]]
+    urls = row_urls()
+    backups = [decorate(b, urls) for b in rows[:BACKUP_ROWS]]
     restores = list(
         Restore.objects.filter(target_database=database)
         .select_related("backup", "backup__database", "requested_by")
