@@ -254,9 +254,32 @@ def mysql_database(mysql_server):
         conn.close()
 
 
+# Fixtures that start a site (web server, worker) on a metadata database of its own: the browser
+# tests' SQLite file, the worker tests' SQLite file or PostgreSQL database. Whatever the pass.
+OWN_METADATA_FIXTURES = {"site", "sqlite_site", "pg_site"}
+ON_THE_POSTGRESQL_PASS = os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def _has_own_metadata(item) -> bool:
+    if item.get_closest_marker("own_metadata"):
+        return True
+    names = set(getattr(item, "fixturenames", ()))
+    params = set(getattr(getattr(item, "callspec", None), "params", {}).values())
+    return bool(
+        OWN_METADATA_FIXTURES & names or OWN_METADATA_FIXTURES & {p for p in params if isinstance(p, str)}
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """Under xdist (`bin/test` runs `--dist loadgroup`) each browser module runs on one worker,
-    so its module-scoped site (web server + worker processes) starts once, not once per worker."""
+    so its module-scoped site (web server + worker processes) starts once, not once per worker.
+
+    A test whose processes keep their metadata in a database of their own does the same thing in
+    both of bin/test's passes: the PostgreSQL pass skips it (the SQLite pass runs it)."""
     for item in items:
         if item.get_closest_marker("browser") or item.nodeid.startswith("tests/ui/"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        if ON_THE_POSTGRESQL_PASS and _has_own_metadata(item):
+            item.add_marker(
+                pytest.mark.skip(reason="its processes keep their own metadata: the SQLite pass runs it")
+            )

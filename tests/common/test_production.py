@@ -127,6 +127,7 @@ def run_django(code: str, data_dir: Path, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_keys_generated_once_are_found_with_debug_off_and_everything_in_the_data_dir_is_private(tmp_path):
     data = tmp_path / "data"
     code = "from django.conf import settings as s; print(s.SECRET_KEY, s.BM_ENCRYPTION_KEYS[0], s.DEBUG)"
@@ -147,6 +148,7 @@ def test_keys_generated_once_are_found_with_debug_off_and_everything_in_the_data
     assert again.stdout == first.stdout
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_without_keys_or_generated_files_and_debug_off_startup_stops_naming_the_variable(tmp_path):
     result = run_django("", tmp_path / "data", SECRET_KEY="given-0123456789-given-0123456789-given")
     assert result.returncode != 0
@@ -154,6 +156,7 @@ def test_without_keys_or_generated_files_and_debug_off_startup_stops_naming_the_
     assert not (tmp_path / "data" / "encryption.key").exists()
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_the_proxy_headers_are_trusted_only_when_configured(tmp_path):
     code = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER, s.USE_X_FORWARDED_HOST)"
     plain = run_django(code, tmp_path / "a", BM_GENERATE_KEYS="true")
@@ -200,6 +203,7 @@ def run_worker_once(tmp_path, **env_vars) -> str:
     return out.stdout + out.stderr
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
     text = run_worker_once(tmp_path, BM_LOG_FORMAT="json")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -210,6 +214,7 @@ def test_the_worker_writes_each_line_once_and_as_json_when_asked(tmp_path):
     assert (tmp_path / "data" / "secret_key").read_text().strip() not in text
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_the_worker_lowers_its_cpu_priority_to_bm_worker_nice_and_never_raises_it(tmp_path):
     text = run_worker_once(tmp_path, BM_WORKER_NICE="7")
     expected = max(7, os.getpriority(os.PRIO_PROCESS, 0))
@@ -219,6 +224,7 @@ def test_the_worker_lowers_its_cpu_priority_to_bm_worker_nice_and_never_raises_i
 # --- bin/run, bin/manage ---------------------------------------------------------------------
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_bin_run_help_prints_only_its_usage():
     out = subprocess.run([str(ROOT / "bin/run"), "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stderr == ""
@@ -227,6 +233,7 @@ def test_bin_run_help_prints_only_its_usage():
     assert out.stdout.rstrip().endswith("(a demo user, group and schedule)")
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_bin_run_on_a_busy_port_names_bm_bind_and_starts_nothing(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -245,6 +252,7 @@ def test_bin_run_on_a_busy_port_names_bm_bind_and_starts_nothing(tmp_path):
     assert not (tmp_path / "data").exists()  # not migrated, no worker: nothing ran
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_bin_manage_runs_commands_from_any_folder_with_nothing_exported(tmp_path):
     env = clean_env(BM_DATA_DIR=str(tmp_path / "data"))
     out = subprocess.run(
@@ -264,6 +272,7 @@ def test_bin_manage_runs_commands_from_any_folder_with_nothing_exported(tmp_path
     assert stat.S_IMODE((tmp_path / "data" / "secret_key").stat().st_mode) == 0o600
 
 
+@pytest.mark.own_metadata  # its processes use their own data folder and metadata
 def test_the_cache_throttles_use_is_in_the_database_shared_by_every_process(tmp_path):
     data = tmp_path / "data"
     migrate = subprocess.run(

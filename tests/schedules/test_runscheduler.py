@@ -393,6 +393,7 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@pytest.mark.own_metadata  # bin/run keeps its metadata in its own data folder
 @pytest.mark.parametrize(
     "sig, preexec",
     [

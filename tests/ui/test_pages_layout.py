@@ -20,7 +20,6 @@ state to check (open a menu, submit a form with a mistake). Pages for signed-out
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,15 +32,9 @@ from playwright.sync_api import expect
 from tests.ui.conftest import SCREENSHOTS
 from tests.ui.pages_world import PEER, PEER_PASSWORD, populate_site
 
-pytestmark = [
-    pytest.mark.browser,
-    # The site keeps its metadata in its own SQLite file whatever the pass (conftest.py): walking it
-    # again in bin/test's PostgreSQL pass would show the same pages twice.
-    pytest.mark.skipif(
-        os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="the walk's site is the same in every pass; it runs in the SQLite pass",
-    ),
-]
+# The site keeps its metadata in its own SQLite file whatever the pass, so bin/test's PostgreSQL
+# pass skips the walk (tests/conftest.py: own metadata), as it does every browser test.
+pytestmark = [pytest.mark.browser]
 
 # The site as bin/run serves it (DEBUG off): the real error pages, collected static files.
 SITE_PRODUCTION = True
