@@ -264,9 +264,10 @@ def _has_own_metadata(item) -> bool:
     if item.get_closest_marker("own_metadata"):
         return True
     names = set(getattr(item, "fixturenames", ()))
-    params = set(getattr(getattr(item, "callspec", None), "params", {}).values())
-    return bool(
-        OWN_METADATA_FIXTURES & names or OWN_METADATA_FIXTURES & {p for p in params if isinstance(p, str)}
+    params = getattr(getattr(item, "callspec", None), "params", {}).values()
+    # A parametrized fixture name (request.getfixturevalue(...)); other parameters may be anything.
+    return bool(OWN_METADATA_FIXTURES & names) or any(
+        isinstance(p, str) and p in OWN_METADATA_FIXTURES for p in params
     )
 
 
