@@ -10,6 +10,7 @@ import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+from django.utils.html import escape
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,11 @@ def _page(request: HttpRequest, status: int, exception: BaseException | None = N
             raise
         # The layout needs the database (the user) and may be what failed: say it plainly.
         log.exception("rendering the 500 page failed")
-        body = f"<!doctype html><title>{TITLES[500]}</title><h1>{TITLES[500]}</h1><p>{reason}</p>"
+        title, text = escape(TITLES[500]), escape(reason)
+        body = (
+            f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
+            f'<main><h1>{title}</h1><p>{text}</p><p><a href="/">Back to the dashboard</a></p></main></html>'
+        )
     return HttpResponse(body, status=status)
 
 

@@ -99,6 +99,25 @@ def test_a_crash_is_a_500_page_in_the_layout_without_internals(user):
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.common.errors_urls")
+def test_when_even_the_500_layout_fails_a_plain_page_still_has_a_main_landmark_and_a_way_back(
+    user, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the layout needs the database, which is down")
+
+    monkeypatch.setattr("apps.common.errors.loader.render_to_string", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert page.startswith('<!doctype html><html lang="en">') and "<main><h1>Something went wrong" in page
+    assert '<a href="/">Back to the dashboard</a>' in page
+    assert "RuntimeError" not in page and "database, which is down" not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.common.errors_urls")
 def test_api_errors_stay_json(api_client):
     assert api_client.get("/api/no-such-thing/").json() == {"detail": DEFAULT_404}
     assert api_client.get("/api/no-such-thing/").status_code == 404
