@@ -7,7 +7,7 @@ import pytest
 from apps.backups import runner
 from apps.backups.models import Restore
 from apps.backups.restore import run_restore
-from apps.engines.mysql import OLD_MARK, SCRATCH_MARK
+from apps.engines.mysql_swap import OLD_MARK, SCRATCH_MARK
 from tests.backups.test_runner import flip_byte
 
 pytestmark = pytest.mark.servers

@@ -9,7 +9,7 @@ import pytest
 
 from apps.engines import get_engine
 from apps.engines.base import EngineError
-from apps.engines.mysql import OLD_MARK, SCRATCH_MARK, is_scratch_of, scratch_name
+from apps.engines.mysql_swap import OLD_MARK, SCRATCH_MARK, is_scratch_of, scratch_name
 
 from .helpers import drain
 from .test_mysql import connect, digests, fill, objects
