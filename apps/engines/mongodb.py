@@ -44,8 +44,8 @@ from apps.engines.process import (
     find_tool,
     private_file,
     remove_files,
-    run_with_stdin,
 )
+from apps.engines.process_feed import run_with_stdin
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -42,8 +42,8 @@ from apps.engines.process import (
     find_tool,
     private_file,
     remove_files,
-    run_with_stdin,
 )
+from apps.engines.process_feed import run_with_stdin
 
 _HINT = "install the MariaDB or MySQL client tools"
 

@@ -20,9 +20,8 @@ from apps.engines.process import (
     find_tool,
     private_file,
     remove_files,
-    run_through,
-    run_with_stdin,
 )
+from apps.engines.process_feed import run_through, run_with_stdin
 
 _HINT = "install the PostgreSQL client tools"
 
