@@ -12,7 +12,7 @@ from apps.databases.models import Database
 from apps.destinations.models import Destination
 from apps.destinations.paths import validate_local_path
 from apps.destinations.services import create_local_folder
-from apps.destinations.storage.sftp import HostKeyError, fingerprint, parse_host_key
+from apps.destinations.storage.sftp_keys import HostKeyError, fingerprint, parse_host_key
 
 LOCAL_FIELDS = ("path",)
 S3_FIELDS = (

@@ -13,7 +13,7 @@ from django.db import models
 
 from apps.common.fields import EncryptedTextField
 from apps.destinations.paths import validate_local_path
-from apps.destinations.storage.sftp import HostKeyError, parse_host_key, parse_private_key
+from apps.destinations.storage.sftp_keys import HostKeyError, parse_host_key, parse_private_key
 from apps.groups import locations
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

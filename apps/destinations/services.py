@@ -12,7 +12,7 @@ from apps.common.masking import mask_secrets
 from apps.destinations.models import Destination
 from apps.destinations.paths import validate_local_path
 from apps.destinations.storage import StorageError, get_storage
-from apps.destinations.storage.sftp import scan_host_key as _scan
+from apps.destinations.storage.sftp_keys import scan_host_key as _scan
 
 PROBE_PREFIX = ".backupmanager-probe-"
 PROBE_BYTES = b"BackupManager destination test\n" * 64

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from apps.destinations.models import Destination
-from apps.destinations.storage.sftp import fingerprint, parse_host_key
+from apps.destinations.storage.sftp_keys import fingerprint, parse_host_key
 from tests.destinations.conftest import ed25519_pair, free_port
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from apps.backups.models import Backup, BackupCopy
 from apps.backups.verification import verify_now
 from apps.destinations.models import Destination
 from apps.destinations.storage import S3Storage, StorageLocked, get_storage
-from apps.destinations.storage.s3 import MIN_PART
+from apps.destinations.storage.s3_common import MIN_PART
 from tests.backups.conftest import make_sqlite_file
 from tests.destinations.conftest import MotoServer, s3_client
 
@@ -163,7 +163,7 @@ def big_sqlite(path, megabytes: int) -> str:
 def test_an_s3_server_stopped_mid_upload_fails_only_its_copy(
     sqlite_database, make_database, make_destination, sftp, tmp_path, monkeypatch
 ):
-    from apps.destinations.storage.s3 import S3Writer
+    from apps.destinations.storage.s3_writer import S3Writer
 
     database = make_database(name="big", database_name=big_sqlite(tmp_path / "big.sqlite3", 20))
     server = MotoServer(tmp_path / "moto.log")

@@ -16,7 +16,7 @@ from apps.destinations.storage import (
     StorageUnreachable,
     get_storage,
 )
-from apps.destinations.storage.s3 import MAX_PART, MAX_PARTS, MIN_PART, part_size_for
+from apps.destinations.storage.s3_common import MAX_PART, MAX_PARTS, MIN_PART, part_size_for
 from tests.destinations.conftest import MotoServer, free_port, s3_client
 
 SECRET = "s3cr3t-Value-Never-Shown"
@@ -148,7 +148,7 @@ def test_bad_credentials_and_access_denied_are_told_apart_without_the_secret(s3)
     # moto accepts any credentials: the classification is checked on the server's error answer.
     from botocore.exceptions import ClientError
 
-    from apps.destinations.storage.s3 import describe_s3_error
+    from apps.destinations.storage.s3_common import describe_s3_error
 
     def client_error(code, status):
         return ClientError(

@@ -15,7 +15,7 @@ from apps.destinations.storage import (
     parse_host_key,
     parse_private_key,
 )
-from apps.destinations.storage.sftp import fingerprint, scan_host_key
+from apps.destinations.storage.sftp_keys import fingerprint, scan_host_key
 from tests.destinations.conftest import ed25519_pair, free_port
 
 

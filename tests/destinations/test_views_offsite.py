@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from apps.destinations.admin import DestinationAdminForm
 from apps.destinations.models import Destination
-from apps.destinations.storage.sftp import fingerprint, parse_host_key
+from apps.destinations.storage.sftp_keys import fingerprint, parse_host_key
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from apps.destinations.storage.sftp import fingerprint, parse_host_key
+from apps.destinations.storage.sftp_keys import fingerprint, parse_host_key
 from tests.destinations.conftest import MotoServer, SSHServer, s3_client
 from tests.ui.test_browser import add_sqlite_database, create_group, make_shop, register, run_now
 

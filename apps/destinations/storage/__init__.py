@@ -24,8 +24,11 @@ from apps.destinations.storage.base import (
     describe_oserror,
 )
 from apps.destinations.storage.local import LocalStorage, LocalWriter
-from apps.destinations.storage.s3 import S3Storage, S3Writer, part_size_for
-from apps.destinations.storage.sftp import SFTPStorage, SFTPWriter, parse_host_key, parse_private_key
+from apps.destinations.storage.s3 import S3Storage
+from apps.destinations.storage.s3_common import part_size_for
+from apps.destinations.storage.s3_writer import S3Writer
+from apps.destinations.storage.sftp import SFTPStorage, SFTPWriter
+from apps.destinations.storage.sftp_keys import parse_host_key, parse_private_key
 
 __all__ = [
     "FILE_MODE",

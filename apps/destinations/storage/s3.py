@@ -36,13 +36,9 @@ from apps.destinations.storage.base import (
     StorageMissing,
     StorageUnreachable,
 )
-from apps.destinations.storage.s3_common import (  # noqa: F401 - the names the tests and callers import from here
-    MAX_PART,
-    MAX_PARTS,
-    MIN_PART,
+from apps.destinations.storage.s3_common import (
     _client,
     describe_s3_error,
-    part_size_for,
 )
 from apps.destinations.storage.s3_writer import S3Writer
 

@@ -28,16 +28,14 @@ from apps.destinations.storage.base import (
     StorageUnreachable,
     Writer,
 )
-from apps.destinations.storage.sftp_keys import (  # noqa: F401 - also imported from here by callers
+from apps.destinations.storage.sftp_keys import (
     CONNECT_TIMEOUT,
-    KEY_TYPES,
     HostKeyError,
     _os_reason,
     fingerprint,
     host_entry,
     parse_host_key,
     parse_private_key,
-    scan_host_key,
 )
 
 T = TypeVar("T")
